@@ -1,0 +1,94 @@
+# -*- coding: utf-8 -*-
+# Copyright: hzel.cloud contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+
+    DOCUMENTATION = r"""
+options:
+  api_url:
+    description:
+      - Base URL of the hzel API, without C(/api/v1).
+      - If not set, the value of the E(HZEL_API_URL) environment variable is used.
+      - Point it at a local emulator (for example V(http://127.0.0.1:8080)) to try the collection without an account.
+    type: str
+    default: https://api.hzel.org
+  api_token:
+    description:
+      - A personal access token (PAT) or OAuth bearer token of the hzel API.
+      - If not set, the value of the E(HZEL_API_TOKEN) environment variable is used.
+      - Browser session cookies are not supported; bearer tokens are exempt from the API's CSRF check.
+      - Either this option or E(HZEL_API_TOKEN) must be set; without a token the module fails before sending any
+        request.
+      - The token is never logged nor returned.
+    type: str
+  validate_certs:
+    description:
+      - Whether to verify the TLS certificate of the API.
+    type: bool
+    default: true
+  api_timeout:
+    description:
+      - Seconds to wait for each HTTP request to connect and for each reply.
+    type: float
+    default: 30
+  api_retries:
+    description:
+      - How many times a request is tried again after a transient failure (HTTP 429, 502, 503, 504, a lost
+        connection, a timeout), with exponential backoff and jitter, honouring C(Retry-After).
+      - A create is never sent blindly a second time; after an answer that leaves its outcome open, the hostname is
+        looked up first. A restart is repeated only when the first request certainly never reached the API.
+    type: int
+    default: 5
+requirements:
+  - requests >= 2.25.0
+notes:
+  - The hzel API has no update and no delete endpoint; modules never resize or remove containers.
+"""
+
+    INVENTORY = r"""
+options:
+  api_url:
+    description:
+      - Base URL of the hzel API, without C(/api/v1).
+    type: str
+    default: https://api.hzel.org
+    env:
+      - name: HZEL_API_URL
+  api_token:
+    description:
+      - A personal access token (PAT) or OAuth bearer token of the hzel API.
+      - May be templated, for example V({{ lookup('ansible.builtin.env', 'MY_TOKEN') }}) or a vaulted variable.
+      - Either this option or E(HZEL_API_TOKEN) must be set.
+      - The token is never written to the inventory cache nor shown in output.
+    type: str
+    env:
+      - name: HZEL_API_TOKEN
+  validate_certs:
+    description:
+      - Whether to verify the TLS certificate of the API.
+    type: bool
+    default: true
+    env:
+      - name: HZEL_VALIDATE_CERTS
+  api_timeout:
+    description:
+      - Seconds to wait for each HTTP request to connect and for each reply.
+    type: float
+    default: 30
+    env:
+      - name: HZEL_API_TIMEOUT
+  api_retries:
+    description:
+      - How many times a request is tried again after a transient failure (HTTP 429, 502, 503, 504, a lost
+        connection, a timeout), with exponential backoff and jitter, honouring C(Retry-After).
+    type: int
+    default: 5
+    env:
+      - name: HZEL_API_RETRIES
+requirements:
+  - requests >= 2.25.0
+"""

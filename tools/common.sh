@@ -1,0 +1,120 @@
+# shellcheck shell=bash
+# Shared set-up of the demo and the test suite: one virtualenv with pinned
+# packages, the ansible_collections/hzel/cloud path, and the emulator.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${HZEL_VENV:-$ROOT/.venv}
+PY=$VENV/bin/python
+export PATH="$VENV/bin:$PATH"
+export ANSIBLE_NOCOLOR=${ANSIBLE_NOCOLOR:-1}
+export ANSIBLE_FORCE_COLOR=0
+export PY_COLORS=0
+
+log() { printf '\n==> %s\n' "$*"; }
+
+ensure_venv() {
+    local stamp=$VENV/.requirements-dev.sha
+    local want
+    want=$(sha256sum "$ROOT/requirements-dev.txt" | cut -d' ' -f1)
+    if [ -x "$PY" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return 0
+    fi
+    log "creating $VENV with the pinned packages of requirements-dev.txt"
+    python3 -m venv "$VENV"
+    if ! { "$PY" -m pip install --upgrade pip && "$PY" -m pip install -r "$ROOT/requirements-dev.txt"; } \
+        >"$VENV/install.log" 2>&1; then
+        tail -n 40 "$VENV/install.log" >&2
+        return 1
+    fi
+    echo "$want" > "$stamp"
+}
+
+# ansible-test and ansible-playbook find the collection at .../ansible_collections/hzel/cloud.
+# ansible-test resolves symlinks in its working directory, so this is a copy of
+# the files git tracks or would track, refreshed on every call.
+ensure_collection_path() {
+    local key
+    key=$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)
+    COLLECTIONS_DIR=${HZEL_COLLECTIONS_DIR:-${TMPDIR:-/tmp}/hzel-cloud-$key}
+    COLLECTION=$COLLECTIONS_DIR/ansible_collections/hzel/cloud
+    "$PY" - "$ROOT" "$COLLECTION" <<'PY'
+import os, shutil, subprocess, sys
+root, dest = sys.argv[1:3]
+listed = subprocess.run(["git", "-C", root, "ls-files", "-z", "-c", "-o", "--exclude-standard"],
+                        check=True, capture_output=True).stdout.decode().split("\0")
+wanted = {name for name in listed if name and os.path.isfile(os.path.join(root, name))}
+if os.path.islink(dest):
+    os.unlink(dest)
+if os.path.realpath(dest) == os.path.realpath(root):
+    sys.exit("refusing to sync %s onto itself" % root)
+if os.path.isdir(dest):
+    for base, dirs, files in os.walk(dest, topdown=True):
+        rel = os.path.relpath(base, dest)
+        if rel == os.path.join("tests", "output"):
+            dirs[:] = []
+            continue
+        for name in files:
+            path = os.path.normpath(os.path.join(rel, name))
+            if path not in wanted:
+                os.unlink(os.path.join(base, name))
+for name in wanted:
+    source, target = os.path.join(root, name), os.path.join(dest, name)
+    if os.path.exists(target) and os.stat(target).st_mtime_ns == os.stat(source).st_mtime_ns \
+            and os.path.getsize(target) == os.path.getsize(source):
+        continue
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    shutil.copy2(source, target)
+PY
+    export ANSIBLE_COLLECTIONS_PATH=$COLLECTIONS_DIR
+    export COLLECTIONS_DIR COLLECTION
+}
+
+free_port() {
+    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_emulator DIR [extra emulator args]: sets EMULATOR_URL and EMULATOR_PID.
+start_emulator() {
+    local dir=$1
+    shift
+    local port
+    port=$(free_port)
+    mkdir -p "$dir"
+    PYTHONPATH="$ROOT/tests/emulator" "$PY" -m hzel_emulator --port "$port" --db "$dir/hzel.sqlite3" "$@" \
+        >"$dir/emulator.log" 2>&1 &
+    EMULATOR_PID=$!
+    EMULATOR_URL=http://127.0.0.1:$port
+    export EMULATOR_URL EMULATOR_PID
+    for _ in $(seq 1 100); do
+        if "$PY" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + '/_emulator/health', timeout=1)" \
+            "$EMULATOR_URL" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "the hzel emulator did not start; its log:" >&2
+    cat "$dir/emulator.log" >&2
+    return 1
+}
+
+stop_emulator() {
+    if [ -n "${EMULATOR_PID:-}" ]; then
+        kill "$EMULATOR_PID" 2>/dev/null || true
+        wait "$EMULATOR_PID" 2>/dev/null || true
+        EMULATOR_PID=
+    fi
+}
+
+# ansible-test's sanity venvs fetch a pip bootstrap script from the internet;
+# it reads it from its cache first, so the cache gets a local stand-in.
+ensure_pip_bootstrap() {
+    local version
+    version=$("$PY" - <<'PY'
+import re, ansible_test, pathlib
+source = (pathlib.Path(ansible_test.__file__).parent / "_internal" / "python_requirements.py").read_text()
+print(re.search(r"pip='([0-9.]+)'", source).group(1).replace(".", "_"))
+PY
+)
+    mkdir -p "$HOME/.ansible/test/cache"
+    cp "$ROOT/tools/get_pip.py" "$HOME/.ansible/test/cache/get_pip_${version}.py"
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The whole test suite: emulator tests, sanity, units, integration against the
+# emulator, ansible-lint, the changelog, and a build-and-install check.
+# Usage: tools/test.sh [stage ...]   (stages: emulator sanity units integration lint changelog build)
+set -euo pipefail
+# shellcheck source=tools/common.sh
+source "$(dirname "$0")/common.sh"
+
+STAGES=("$@")
+[ ${#STAGES[@]} -gt 0 ] || STAGES=(emulator sanity units integration lint changelog build)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/hzel-test.XXXXXX")
+PASSED=0
+FAILED=0
+FAILED_STAGES=()
+cleanup() { stop_emulator; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+stage_emulator() {
+    (cd "$ROOT/tests/emulator" && "$PY" -m pytest -q -p no:cacheprovider tests)
+}
+
+stage_sanity() {
+    ensure_pip_bootstrap
+    (cd "$COLLECTION" && ansible-test sanity --venv --python 3.11 --color no)
+}
+
+stage_units() {
+    ensure_pip_bootstrap
+    (cd "$COLLECTION" && ansible-test units --venv --python 3.11 --color no --requirements)
+}
+
+stage_integration() {
+    start_emulator "$WORK/emulator" --provision-seconds 0.6
+    cat > "$COLLECTION/tests/integration/integration_config.yml" <<CONFIG
+---
+hzel_api_url: $EMULATOR_URL
+hzel_api_token: hzel-demo-token
+hzel_other_token: hzel-bob-token
+hzel_admin_token: hzel-admin-token
+CONFIG
+    local status=0
+    (cd "$COLLECTION" && ansible-test integration --local --python 3.11 --color no) || status=$?
+    stop_emulator
+    return $status
+}
+
+stage_lint() {
+    (cd "$ROOT" && ansible-lint --profile production --nocolor)
+}
+
+stage_changelog() {
+    (cd "$ROOT" && antsibull-changelog lint)
+}
+
+stage_build() {
+    local out=$WORK/build
+    mkdir -p "$out/collections"
+    (cd "$ROOT" && ansible-galaxy collection build --force --output-path "$out" >/dev/null)
+    ansible-galaxy collection install --force -p "$out/collections" "$out"/hzel-cloud-*.tar.gz >/dev/null
+    ANSIBLE_COLLECTIONS_PATH=$out/collections ansible-doc -t module hzel.cloud.hzel_container >/dev/null
+    ANSIBLE_COLLECTIONS_PATH=$out/collections ansible-doc -t inventory hzel.cloud.hzel >/dev/null
+    if tar -tzf "$out"/hzel-cloud-*.tar.gz | grep -E '^(\.venv|tools|\.ci)/'; then
+        echo "development files leaked into the built collection" >&2
+        return 1
+    fi
+    echo "built and installed $(basename "$out"/hzel-cloud-*.tar.gz); ansible-doc reads it"
+}
+
+ensure_venv
+ensure_collection_path
+for stage in "${STAGES[@]}"; do
+    log "stage: $stage"
+    if "stage_$stage"; then
+        PASSED=$((PASSED + 1))
+    else
+        FAILED=$((FAILED + 1))
+        FAILED_STAGES+=("$stage")
+    fi
+done
+
+log "summary"
+[ ${#FAILED_STAGES[@]} -eq 0 ] || echo "failed stages: ${FAILED_STAGES[*]}"
+echo "stages: $PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
