@@ -16,7 +16,7 @@ cleanup() { stop_emulator; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 stage_emulator() {
-    (cd "$ROOT/tests/emulator" && "$PY" -m pytest -q -p no:cacheprovider tests)
+    (cd "$ROOT/tests/emulator" && "$PY" -m pytest -q -n 2 -p no:cacheprovider tests)
 }
 
 stage_sanity() {

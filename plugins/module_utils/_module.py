@@ -51,10 +51,17 @@ def client_from_params(params):
 
 
 def run(module, work):
-    """Run work(client) and turn every HzelError into one fail_json message."""
+    """Run work(client) and turn every HzelError into one fail_json message.
+
+    fail_json is called after the except block on purpose: inside it, Ansible
+    would attach the Python traceback of the handled error to the result.
+    """
     try:
         client = client_from_params(module.params)
         result = work(client)
     except HzelError as exc:
-        module.fail_json(msg=exc.message, error_code=exc.code, status=exc.status)
-    module.exit_json(**result)
+        failure = exc
+    else:
+        module.exit_json(**result)
+    details = {key: value for key, value in (("error_code", failure.code), ("status", failure.status)) if value is not None}
+    module.fail_json(msg=failure.message, **details)
