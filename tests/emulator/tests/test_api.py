@@ -18,10 +18,15 @@ ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 MISSING = "01942cf7-0000-7000-8000-000000000000"
 
 
+def assert_types(document, types):
+    """Exact JSON types: a bool is no integer, an integer is no float."""
+    assert set(document) == set(types)
+    for field, kind in types.items():
+        assert isinstance(document[field], kind) and not isinstance(document[field], bool), field
+
+
 def assert_record(record):
-    assert set(record) == set(RECORD_TYPES)
-    for field, kind in RECORD_TYPES.items():
-        assert type(record[field]) is kind, field
+    assert_types(record, RECORD_TYPES)
     assert UUID7.match(record["id"]) and UUID7.match(record["user_id"])
     assert ISO_UTC.match(record["created_at"])
     assert record["state"] in ("running", "stopped", "provisioning", "failed")
@@ -163,9 +168,7 @@ def test_metrics_agree_with_the_record_and_are_zero_while_stopped(emulator):
     record = emulator.create("my-box", memory_mb=1024, disk_gb=25)
     wait_running(emulator, record["id"])
     metrics = emulator.api("GET", "/containers/%s/metrics" % record["id"]).json()["data"]
-    assert set(metrics) == set(METRIC_TYPES)
-    for field, kind in METRIC_TYPES.items():
-        assert type(metrics[field]) is kind, field
+    assert_types(metrics, METRIC_TYPES)
     assert metrics["memory_total_mb"] == 1024 and metrics["disk_total_gb"] == 25
     assert 0 < metrics["memory_used_mb"] <= 1024 and 0 <= metrics["cpu_percent"] <= 100
     assert 0 < metrics["disk_used_gb"] <= 25
@@ -204,7 +207,7 @@ def test_simultaneous_creates_of_one_hostname_make_exactly_one_container(emulato
         barrier.wait()
         statuses.append(emulator.api("POST", "/containers", json={"hostname": "race"}).status_code)
 
-    threads = [threading.Thread(target=create) for _ in range(8)]
+    threads = [threading.Thread(target=create) for attempt in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -51,8 +51,8 @@ def test_a_missing_container_is_created_with_the_spec_and_defaults_and_waited_fo
     assert result.changed is True
     assert client.calls[1] == ("create", {"hostname": "web-1", "cpu_cores": 2, "memory_mb": 512, "disk_gb": 18})
     assert result.container["state"] == "running"
-    assert result.diff == {"before": {}, "after": {"hostname": "web-1", "state": "running", "cpu_cores": 2,
-                                                    "memory_mb": 512, "disk_gb": 18}}
+    expected_after = {"hostname": "web-1", "state": "running", "cpu_cores": 2, "memory_mb": 512, "disk_gb": 18}
+    assert result.diff == {"before": {}, "after": expected_after}
 
 
 def test_an_unchanged_run_makes_one_lookup_and_no_post():
