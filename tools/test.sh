@@ -56,21 +56,43 @@ stage_build() {
     local out=$WORK/build
     mkdir -p "$out/collections"
     (cd "$ROOT" && ansible-galaxy collection build --force --output-path "$out" >/dev/null)
-    ansible-galaxy collection install --force -p "$out/collections" "$out"/hzel-cloud-*.tar.gz >/dev/null
+    ANSIBLE_COLLECTIONS_PATH=$out/collections ansible-galaxy collection install --force -p "$out/collections" "$out"/hzel-cloud-*.tar.gz >/dev/null
     ANSIBLE_COLLECTIONS_PATH=$out/collections ansible-doc -t module hzel.cloud.hzel_container >/dev/null
     ANSIBLE_COLLECTIONS_PATH=$out/collections ansible-doc -t inventory hzel.cloud.hzel >/dev/null
     if tar -tzf "$out"/hzel-cloud-*.tar.gz | grep -E '^(\.venv|tools|\.ci)/'; then
         echo "development files leaked into the built collection" >&2
         return 1
     fi
-    echo "built and installed $(basename "$out"/hzel-cloud-*.tar.gz); ansible-doc reads it"
+    # What ansible-builder reads from the installed collection for an execution environment
+    ansible-builder introspect --sanitize "$out/collections" > "$out/introspect.txt"
+    grep -q "requests>=2.25.0.*# from collection hzel.cloud" "$out/introspect.txt" || { cat "$out/introspect.txt"; return 1; }
+    cat > "$out/execution-environment.yml" <<EE
+---
+version: 3
+images:
+  base_image:
+    name: quay.io/ansible/awx-ee:latest
+dependencies:
+  galaxy:
+    collections:
+      - name: hzel.cloud
+EE
+    ansible-builder create -f "$out/execution-environment.yml" -c "$out/context" --output-filename Containerfile >/dev/null
+    grep -q "ansible-galaxy collection install" "$out/context/Containerfile"
+    grep -q "hzel.cloud" "$out/context/_build/requirements.yml"
+    echo "built and installed $(basename "$out"/hzel-cloud-*.tar.gz); ansible-doc reads it; ansible-builder finds its requirements"
 }
 
 ensure_venv
 ensure_collection_path
 for stage in "${STAGES[@]}"; do
     log "stage: $stage"
-    if "stage_$stage"; then
+    # A subshell outside any condition, so that 'set -e' holds inside the stage.
+    set +e
+    (set -e; "stage_$stage")
+    status=$?
+    set -e
+    if [ "$status" -eq 0 ]; then
         PASSED=$((PASSED + 1))
     else
         FAILED=$((FAILED + 1))

@@ -68,9 +68,11 @@ notes:
 """
 
 EXAMPLES = r"""
+---
 # fleet.hzel.yml - every container, token from HZEL_API_TOKEN
 plugin: hzel.cloud.hzel
 
+---
 # running.hzel.yml - running containers with 2 or more cores, grouped by size
 plugin: hzel.cloud.hzel
 api_url: https://api.hzel.org
@@ -86,6 +88,7 @@ groups:
 compose:
   ansible_host: hzel_hostname ~ '.containers.example.net'
 
+---
 # cached.hzel.yml - answer from a JSON file cache for an hour
 plugin: hzel.cloud.hzel
 include_metrics: true

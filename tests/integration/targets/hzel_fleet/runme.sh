@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The hzel_fleet role and the collection playbooks, run by FQCN against the emulator.
+set -eu
+config=../../integration_config.yml
+[ -f "$config" ] || { echo "missing $config (hzel_api_url)" >&2; exit 1; }
+HZEL_API_URL=$(python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["hzel_api_url"])' "$config")
+export HZEL_API_URL HZEL_API_TOKEN=hzel-demo-token
+export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# hostname=state of every container the token sees, sorted
+fleet() { python fleet_state.py; }
+expect() {
+    if [ "$1" != "$2" ]; then
+        printf 'expected: %s\n     got: %s\n' "$2" "$1" >&2
+        exit 1
+    fi
+}
+recap() { grep -E '^localhost +:' "$1"; }
+
+python -c 'import os, urllib.request; urllib.request.urlopen(urllib.request.Request(os.environ["HZEL_API_URL"] + "/_emulator/reset", method="POST"))'
+
+echo "== a misspelt key fails before anything runs"
+if ansible-playbook hzel.cloud.provision -e @typo.yml >"$work/typo.out" 2>&1; then
+    echo "the typo was accepted" >&2; exit 1
+fi
+grep -q "cpu_core" "$work/typo.out"
+grep -q "Validating arguments against arg spec" "$work/typo.out"
+expect "$(fleet)" ""
+
+echo "== check mode predicts, creates nothing"
+ansible-playbook hzel.cloud.provision -e @fleet.yml --check >"$work/check.out"
+recap "$work/check.out" | grep -q "changed=1"
+expect "$(fleet)" ""
+
+echo "== provision, then nothing to change"
+ansible-playbook hzel.cloud.provision -e @fleet.yml >"$work/first.out"
+recap "$work/first.out" | grep -q "changed=1 .*failed=0"
+expect "$(fleet)" "it-fleet-batch=stopped it-fleet-db=running it-fleet-web-1=running it-fleet-web-2=running"
+ansible-playbook hzel.cloud.provision -e @fleet.yml >"$work/second.out"
+recap "$work/second.out" | grep -q "changed=0 .*failed=0"
+
+echo "== power actions on an inventory selection"
+ansible-playbook -i fleet.hzel.yml hzel.cloud.power -e hzel_power_hosts=web -e hzel_power_action=stop >"$work/stop.out"
+expect "$(fleet)" "it-fleet-batch=stopped it-fleet-db=running it-fleet-web-1=stopped it-fleet-web-2=stopped"
+ansible-playbook -i fleet.hzel.yml hzel.cloud.power -e hzel_power_hosts=state_stopped -e hzel_power_action=start >"$work/start.out"
+expect "$(fleet)" "it-fleet-batch=running it-fleet-db=running it-fleet-web-1=running it-fleet-web-2=running"
+ansible-playbook -i fleet.hzel.yml hzel.cloud.power -e hzel_power_hosts=it-fleet-db -e hzel_power_action=restart >"$work/restart.out"
+grep -q "it-fleet-db is running" "$work/restart.out"
+if ansible-playbook -i fleet.hzel.yml hzel.cloud.power -e hzel_power_action=reboot >"$work/bad.out" 2>&1; then
+    echo "an unknown action was accepted" >&2; exit 1
+fi
+grep -q "Set hzel_power_action to start, stop or restart" "$work/bad.out"
+
+echo "== the metrics report, on screen and in a file"
+ansible-playbook hzel.cloud.metrics_report -e "hzel_report_file=$work/report.txt" >"$work/report.out"
+grep -q "HOSTNAME .*STATE .*CPU% .*MEMORY (MiB) .*DISK (GiB)" "$work/report.out"
+grep -q "HOSTNAME .*STATE .*CPU% .*MEMORY (MiB) .*DISK (GiB)" "$work/report.txt"
+grep -Eq "^it-fleet-db +running +[0-9.]+ +[0-9]+/4096 " "$work/report.txt"
+grep -q "^4 container(s), 4 running" "$work/report.txt"
+echo "hzel_fleet: all checks passed"

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Benchmarks that print figures: the modules (requests of an unchanged run, a loop
+# against ansible.builtin.uri) and the inventory plugin with 10,000 containers.
+# Usage: tools/bench.sh [modules] [inventory]
+set -euo pipefail
+# shellcheck source=tools/common.sh
+source "$(dirname "$0")/common.sh"
+BENCHES=("$@")
+[ ${#BENCHES[@]} -gt 0 ] || BENCHES=(modules inventory)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/hzel-bench.XXXXXX")
+trap 'stop_emulator; rm -rf "$WORK"' EXIT
+ensure_venv
+ensure_collection_path
+start_emulator "$WORK/emulator" --provision-seconds 0.2
+export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
+for bench in "${BENCHES[@]}"; do
+    log "benchmark: $bench"
+    "$PY" "$ROOT/tests/benchmarks/bench_$bench.py"
+done
