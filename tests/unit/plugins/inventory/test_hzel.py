@@ -153,8 +153,9 @@ def test_a_missing_token_names_the_option_and_the_variable(tmp_path, monkeypatch
     assert "api_token" in str(failure.value) and "HZEL_API_TOKEN" in str(failure.value)
 
 
-@pytest.mark.parametrize("name, accepted", [("a.hzel.yml", True), ("hzel.yaml", True), ("fleet.yml", False),
-                                             ("hzel.yml.bak", False)])
+@pytest.mark.parametrize("name, accepted", [
+    ("a.hzel.yml", True), ("hzel.yaml", True), ("fleet.yml", False), ("hzel.yml.bak", False),
+])
 def test_only_hzel_yml_files_are_claimed(tmp_path, name, accepted):
     path = tmp_path / name
     path.write_text("plugin: hzel.cloud.hzel\n")
