@@ -1,0 +1,100 @@
+# Copyright: hzel.cloud contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The modules as Ansible runs them: arguments in, one JSON result out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import responses
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.hzel.cloud.plugins.module_utils import _module
+from ansible_collections.hzel.cloud.plugins.modules import hzel_container, hzel_container_info
+
+API = "http://hzel.test"
+LIST = API + "/api/v1/containers"
+TOKEN = "module-secret-token"
+RECORD = {"id": "id-1", "user_id": "u1", "hostname": "web-1", "state": "running", "cpu_cores": 1,
+          "memory_mb": 512, "disk_gb": 18, "created_at": "2026-11-30T00:00:00Z"}
+
+
+def run_module(module, args, capsys):
+    with patch_module_args(dict({"api_url": API, "api_token": TOKEN, "api_retries": 0}, **args)):
+        with pytest.raises(SystemExit):
+            module.main()
+    return json.loads(capsys.readouterr().out)
+
+
+@responses.activate
+def test_an_unchanged_run_exits_unchanged_after_one_request(capsys):
+    responses.get(LIST, json={"data": [RECORD]})
+    result = run_module(hzel_container, {"hostname": "web-1", "state": "running"}, capsys)
+    assert result["changed"] is False and result["container"] == RECORD
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_diff_mode_returns_before_and_after(capsys):
+    responses.get(LIST, json={"data": [RECORD]})
+    responses.post(LIST + "/id-1/stop", json={"data": dict(RECORD, state="stopped")})
+    result = run_module(hzel_container, {"hostname": "web-1", "state": "stopped", "_ansible_diff": True}, capsys)
+    assert result["changed"] is True
+    assert result["diff"]["before"]["state"] == "running" and result["diff"]["after"]["state"] == "stopped"
+
+
+@responses.activate
+def test_a_failure_is_one_message_with_the_api_code_and_no_traceback_nor_token(capsys):
+    responses.get(LIST, status=401, json={"error": {"code": "UNAUTHORIZED", "message": "Missing or invalid auth"}})
+    result = run_module(hzel_container, {"hostname": "web-1"}, capsys)
+    assert result["failed"] is True and result["error_code"] == "UNAUTHORIZED" and result["status"] == 401
+    assert "Authentication with the hzel API failed" in result["msg"]
+    assert "Traceback" not in json.dumps(result) and TOKEN not in json.dumps(result)
+
+
+def test_a_missing_token_fails_without_a_request(capsys, monkeypatch):
+    monkeypatch.delenv("HZEL_API_TOKEN", raising=False)
+    with patch_module_args({"api_url": API, "hostname": "web-1"}):
+        with pytest.raises(SystemExit):
+            hzel_container.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result["failed"] is True and "HZEL_API_TOKEN" in result["msg"]
+
+
+def test_the_token_may_come_from_the_environment(capsys, monkeypatch):
+    monkeypatch.setenv("HZEL_API_TOKEN", "env-token")
+    monkeypatch.setenv("HZEL_API_URL", API)
+    with responses.RequestsMock() as mock:
+        mock.get(LIST, json={"data": []})
+        with patch_module_args({}):
+            with pytest.raises(SystemExit):
+                hzel_container_info.main()
+        assert mock.calls[0].request.headers["Authorization"] == "Bearer env-token"
+    assert json.loads(capsys.readouterr().out)["containers"] == []
+
+
+def test_without_requests_the_module_says_which_library_is_missing(capsys, monkeypatch):
+    monkeypatch.setattr(_module, "HAS_REQUESTS", False)
+    result = run_module(hzel_container, {"hostname": "web-1"}, capsys)
+    assert result["failed"] is True and "requests" in result["msg"]
+    assert "Failed to import the required Python library" in result["msg"]
+
+
+def test_hostname_or_id_is_required(capsys):
+    result = run_module(hzel_container, {}, capsys)
+    assert result["failed"] is True and "hostname" in result["msg"] and "id" in result["msg"]
+
+
+@responses.activate
+def test_info_sorts_by_hostname_and_adds_metrics(capsys):
+    other = dict(RECORD, id="id-0", hostname="app-0")
+    responses.get(LIST, json={"data": [RECORD, other]})
+    for item in (RECORD, other):
+        responses.get(LIST + "/%s/metrics" % item["id"],
+                      json={"data": {"cpu_percent": 1.5, "memory_used_mb": 1, "memory_total_mb": 512,
+                                     "disk_used_gb": 1.0, "disk_total_gb": 18}})
+    result = run_module(hzel_container_info, {"include_metrics": True}, capsys)
+    assert [c["hostname"] for c in result["containers"]] == ["app-0", "web-1"]
+    assert result["containers"][0]["metrics"]["cpu_percent"] == 1.5 and result["changed"] is False
