@@ -188,28 +188,24 @@ def create_app(store):
         _user, record = await owned_container(request, container_id)
         return _json({"data": _public(record)})
 
-    @api.post("/api/v1/containers/{container_id}/start", tags=["containers"])
-    async def start_container(container_id: str, request: Request):
+    async def power(request, container_id, target, always=False):
         user, record = await owned_container(request, container_id)
         record = await settled(user, record)
-        if record["state"] != "running":
-            record = store.set_state(user, container_id, "running")
+        if always or record["state"] != target:
+            record = store.set_state(user, container_id, target)
         return _json({"data": _public(record)})
+
+    @api.post("/api/v1/containers/{container_id}/start", tags=["containers"])
+    async def start_container(container_id: str, request: Request):
+        return await power(request, container_id, "running")
 
     @api.post("/api/v1/containers/{container_id}/stop", tags=["containers"])
     async def stop_container(container_id: str, request: Request):
-        user, record = await owned_container(request, container_id)
-        record = await settled(user, record)
-        if record["state"] != "stopped":
-            record = store.set_state(user, container_id, "stopped")
-        return _json({"data": _public(record)})
+        return await power(request, container_id, "stopped")
 
     @api.post("/api/v1/containers/{container_id}/restart", tags=["containers"])
     async def restart_container(container_id: str, request: Request):
-        user, record = await owned_container(request, container_id)
-        await settled(user, record)
-        record = store.set_state(user, container_id, "running")
-        return _json({"data": _public(record)})
+        return await power(request, container_id, "running", always=True)
 
     @api.get("/api/v1/containers/{container_id}/metrics", tags=["containers"])
     async def container_metrics(container_id: str, request: Request):

@@ -134,6 +134,8 @@ def test_a_body_that_is_not_json_or_not_declared_json_is_400(emulator):
     assert "JSON" in assert_error(response, 400, "BAD_REQUEST")
     response = emulator.api("POST", "/containers", data='{"hostname": "ok"}', headers={"Content-Type": "text/plain"})
     assert "Content-Type" in assert_error(response, 400, "BAD_REQUEST")
+    response = emulator.api("POST", "/containers", data='{"hostname": "ok"}')
+    assert "Content-Type" in assert_error(response, 400, "BAD_REQUEST")
     response = emulator.api("POST", "/containers", json=["hostname"])
     assert_error(response, 400, "BAD_REQUEST")
 
