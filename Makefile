@@ -1,13 +1,13 @@
 # The two commands of the README, and the stages behind them.
-.PHONY: demo test emulator sanity units integration lint changelog build bench venv
+.PHONY: demo test emulator sanity units integration lint docs changelog build bench venv
 
 demo:  ## a real playbook run against the local emulator
 	@tools/demo.sh
 
-test:  ## every test: emulator, sanity, units, integration, lint, changelog, build
+test:  ## every test: emulator, sanity, units, integration, lint, docs, changelog, build
 	@tools/test.sh
 
-emulator sanity units integration lint changelog build:
+emulator sanity units integration lint docs changelog build:
 	@tools/test.sh $@
 
 bench:  ## benchmarks that print figures

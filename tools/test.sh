@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite: emulator tests, sanity, units, integration against the
 # emulator, ansible-lint, the changelog, and a build-and-install check.
-# Usage: tools/test.sh [stage ...]   (stages: emulator sanity units integration lint changelog build)
+# Usage: tools/test.sh [stage ...]   (stages: emulator sanity units integration lint docs changelog build)
 set -euo pipefail
 # shellcheck source=tools/common.sh
 source "$(dirname "$0")/common.sh"
 
 STAGES=("$@")
-[ ${#STAGES[@]} -gt 0 ] || STAGES=(emulator sanity units integration lint changelog build)
+[ ${#STAGES[@]} -gt 0 ] || STAGES=(emulator sanity units integration lint docs changelog build)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/hzel-test.XXXXXX")
 PASSED=0
 FAILED=0
@@ -48,6 +48,10 @@ stage_lint() {
     (cd "$ROOT" && ansible-lint --profile production --nocolor)
 }
 
+stage_docs() {
+    "$PY" "$ROOT/tools/check_docs.py"
+}
+
 stage_changelog() {
     (cd "$ROOT" && antsibull-changelog lint)
 }
@@ -59,6 +63,14 @@ stage_build() {
     ANSIBLE_COLLECTIONS_PATH=$out/collections ansible-galaxy collection install --force -p "$out/collections" "$out"/hzel-cloud-*.tar.gz >/dev/null
     ANSIBLE_COLLECTIONS_PATH=$out/collections ansible-doc -t module hzel.cloud.hzel_container >/dev/null
     ANSIBLE_COLLECTIONS_PATH=$out/collections ansible-doc -t inventory hzel.cloud.hzel >/dev/null
+    # The installed copy works on its own: a playbook of it converges a container.
+    start_emulator "$WORK/build-emulator" --provision-seconds 0.2
+    ANSIBLE_COLLECTIONS_PATH=$out/collections HZEL_API_URL=$EMULATOR_URL HZEL_API_TOKEN=hzel-demo-token \
+        ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
+        ansible-playbook hzel.cloud.provision -e '{"hzel_fleet_containers": [{"hostname": "installed-1"}]}' \
+        > "$out/provision.out"
+    stop_emulator
+    grep -Eq "^localhost +: ok=[0-9]+ +changed=1 .*failed=0" "$out/provision.out" || { cat "$out/provision.out"; return 1; }
     if tar -tzf "$out"/hzel-cloud-*.tar.gz | grep -E '^(\.venv|tools|\.ci)/'; then
         echo "development files leaked into the built collection" >&2
         return 1

@@ -7,6 +7,8 @@ HZEL_API_URL=$(python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1
 export HZEL_API_URL HZEL_API_TOKEN=hzel-demo-token
 export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
 work=$(mktemp -d)
+# The collection's own examples, as the README shows them.
+examples=${ANSIBLE_COLLECTIONS_PATH%%:*}/ansible_collections/hzel/cloud/examples
 trap 'rm -rf "$work"' EXIT
 
 # hostname=state of every container the token sees, sorted
@@ -30,25 +32,25 @@ grep -q "Validating arguments against arg spec" "$work/typo.out"
 expect "$(fleet)" ""
 
 echo "== check mode predicts, creates nothing"
-ansible-playbook hzel.cloud.provision -e @fleet.yml --check >"$work/check.out"
+ansible-playbook hzel.cloud.provision -e "@$examples/fleet.yml" --check >"$work/check.out"
 recap "$work/check.out" | grep -q "changed=1"
 expect "$(fleet)" ""
 
 echo "== provision, then nothing to change"
-ansible-playbook hzel.cloud.provision -e @fleet.yml >"$work/first.out"
+ansible-playbook hzel.cloud.provision -e "@$examples/fleet.yml" >"$work/first.out"
 recap "$work/first.out" | grep -q "changed=1 .*failed=0"
-expect "$(fleet)" "it-fleet-batch=stopped it-fleet-db=running it-fleet-web-1=running it-fleet-web-2=running"
-ansible-playbook hzel.cloud.provision -e @fleet.yml >"$work/second.out"
+expect "$(fleet)" "batch-1=stopped db-1=running web-1=running web-2=running"
+ansible-playbook hzel.cloud.provision -e "@$examples/fleet.yml" >"$work/second.out"
 recap "$work/second.out" | grep -q "changed=0 .*failed=0"
 
 echo "== power actions on an inventory selection"
-ansible-playbook -i fleet.hzel.yml hzel.cloud.power -e hzel_power_hosts=web -e hzel_power_action=stop >"$work/stop.out"
-expect "$(fleet)" "it-fleet-batch=stopped it-fleet-db=running it-fleet-web-1=stopped it-fleet-web-2=stopped"
-ansible-playbook -i fleet.hzel.yml hzel.cloud.power -e hzel_power_hosts=state_stopped -e hzel_power_action=start >"$work/start.out"
-expect "$(fleet)" "it-fleet-batch=running it-fleet-db=running it-fleet-web-1=running it-fleet-web-2=running"
-ansible-playbook -i fleet.hzel.yml hzel.cloud.power -e hzel_power_hosts=it-fleet-db -e hzel_power_action=restart >"$work/restart.out"
-grep -q "it-fleet-db is running" "$work/restart.out"
-if ansible-playbook -i fleet.hzel.yml hzel.cloud.power -e hzel_power_action=reboot >"$work/bad.out" 2>&1; then
+ansible-playbook -i "$examples/fleet.hzel.yml" hzel.cloud.power -e hzel_power_hosts=web -e hzel_power_action=stop >"$work/stop.out"
+expect "$(fleet)" "batch-1=stopped db-1=running web-1=stopped web-2=stopped"
+ansible-playbook -i "$examples/fleet.hzel.yml" hzel.cloud.power -e hzel_power_hosts=state_stopped -e hzel_power_action=start >"$work/start.out"
+expect "$(fleet)" "batch-1=running db-1=running web-1=running web-2=running"
+ansible-playbook -i "$examples/fleet.hzel.yml" hzel.cloud.power -e hzel_power_hosts=large -e hzel_power_action=restart >"$work/restart.out"
+grep -q "db-1 is running" "$work/restart.out"
+if ansible-playbook -i "$examples/fleet.hzel.yml" hzel.cloud.power -e hzel_power_action=reboot >"$work/bad.out" 2>&1; then
     echo "an unknown action was accepted" >&2; exit 1
 fi
 grep -q "Set hzel_power_action to start, stop or restart" "$work/bad.out"
@@ -57,6 +59,13 @@ echo "== the metrics report, on screen and in a file"
 ansible-playbook hzel.cloud.metrics_report -e "hzel_report_file=$work/report.txt" >"$work/report.out"
 grep -q "HOSTNAME .*STATE .*CPU% .*MEMORY (MiB) .*DISK (GiB)" "$work/report.out"
 grep -q "HOSTNAME .*STATE .*CPU% .*MEMORY (MiB) .*DISK (GiB)" "$work/report.txt"
-grep -Eq "^it-fleet-db +running +[0-9.]+ +[0-9]+/4096 " "$work/report.txt"
+grep -Eq "^db-1 +running +[0-9.]+ +[0-9]+/4096 " "$work/report.txt"
 grep -q "^4 container(s), 4 running" "$work/report.txt"
+
+echo "== the module examples"
+printf -- '---\nhzel_api_url: %s\nhzel_api_token: %s\n' "$HZEL_API_URL" "$HZEL_API_TOKEN" > "$work/credentials.yml"
+ansible-playbook "$examples/modules.yml" -e "@$work/credentials.yml" --diff >"$work/modules.out"
+recap "$work/modules.out" | grep -q "changed=2 .*failed=0"
+grep -q -- "-    \"state\": \"running\"" "$work/modules.out"
+expect "$(fleet)" "batch-1=running db-1=running web-1=running web-2=running web-3=running"
 echo "hzel_fleet: all checks passed"
