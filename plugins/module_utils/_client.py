@@ -130,7 +130,6 @@ class HzelClient:
         self.retries = max(0, int(retries))
         self.backoff = backoff
         self.backoff_max = backoff_max
-        self.requests_sent = 0
         self._sleep = sleep
         self.session = requests.Session()
         self.session.verify = validate_certs
@@ -201,14 +200,18 @@ class HzelClient:
                 return self._exchange(method, path, body)
             except _Transient as transient:
                 may_resend = repeatable or not transient.reached_api or transient.status == 429
-                if attempt >= self.retries or not may_resend:
-                    raise self._give_up(method, path, transient, attempt + 1)
-                self._pause(attempt, transient.retry_after)
-                attempt += 1
-                if resend_unless is not None and transient.status != 429:
+                last = attempt >= self.retries or not may_resend
+                # Also after the last attempt: a create whose reply was lost may have been committed.
+                look_up = resend_unless is not None and transient.status != 429
+                if not last or look_up:
+                    self._pause(attempt, transient.retry_after)
+                if look_up:
                     found = resend_unless(transient)
                     if found is not None:
                         return found
+                if last:
+                    raise self._give_up(method, path, transient, attempt + 1)
+                attempt += 1
 
     def _pause(self, attempt, retry_after):
         if retry_after is not None:
@@ -228,7 +231,6 @@ class HzelClient:
 
     def _exchange(self, method, path, body):
         url = self.base_url + path
-        self.requests_sent += 1
         try:
             response = self.session.request(method, url, json=body, timeout=self.timeout)
         except requests.exceptions.ConnectTimeout:

@@ -159,6 +159,23 @@ def test_a_create_whose_reply_was_lost_is_found_by_hostname_not_sent_again(api, 
     assert len(sent(api, "POST")) == 1
 
 
+def test_a_create_whose_every_reply_was_lost_still_returns_the_committed_container(api, sleeps):
+    client = HzelClient(API, TOKEN, retries=1, sleep=sleeps.append)
+    api.post(LIST, body=requests.exceptions.ConnectionError("Connection aborted: RemoteDisconnected"))
+    api.get(LIST, json={"data": []})
+    api.get(LIST, json={"data": [RECORD]})
+    assert client.create_container({"hostname": "web-1"}) == RECORD
+    assert [call.request.method for call in api.calls] == ["POST", "GET", "POST", "GET"]
+
+
+def test_an_unreachable_api_is_not_waited_for_after_the_last_attempt(api, sleeps):
+    client = HzelClient(API, TOKEN, retries=2, sleep=sleeps.append)
+    api.get(LIST, body=refused())
+    with pytest.raises(HzelUnavailable):
+        client.list_containers()
+    assert len(api.calls) == 3 and len(sleeps) == 2
+
+
 def test_a_create_answered_502_is_sent_again_only_after_the_lookup_finds_nothing(api, client):
     api.post(LIST, status=502, json=error_body("BAD_GATEWAY", "upstream"))
     api.post(LIST, json={"data": RECORD})
