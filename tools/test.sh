@@ -78,6 +78,13 @@ stage_build() {
     # What ansible-builder reads from the installed collection for an execution environment
     ansible-builder introspect --sanitize "$out/collections" > "$out/introspect.txt"
     grep -q "requests>=2.25.0.*# from collection hzel.cloud" "$out/introspect.txt" || { cat "$out/introspect.txt"; return 1; }
+    # The collection's own definition as 'ansible-builder create' reads it. Its paths are relative to
+    # the collection root (where introspection resolves them), so it is read from there.
+    local installed=$out/collections/ansible_collections/hzel/cloud
+    mkdir -p "$out/ee-own"
+    cp "$installed/meta/execution-environment.yml" "$installed/requirements.txt" "$installed/bindep.txt" "$out/ee-own/"
+    ansible-builder create -f "$out/ee-own/execution-environment.yml" -c "$out/ee-own/context" >/dev/null
+    grep -q "^requests" "$out/ee-own/context/_build/requirements.txt"
     cat > "$out/execution-environment.yml" <<EE
 ---
 version: 3
