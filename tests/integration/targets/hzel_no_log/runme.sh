@@ -26,4 +26,24 @@ for token in "$good" "$bad"; do
 done
 # the refused run failed with the authentication message, not a traceback
 grep -q "Authentication with the hzel API failed" "$out"
-! grep -q "Traceback" "$out"
+if grep -q "Traceback" "$out"; then
+    echo "a traceback was printed" >&2
+    exit 1
+fi
+
+# The inventory plugin, with the token inline in the source and from the environment.
+url=$(python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["hzel_api_url"])' "$config")
+source_file=$(mktemp --suffix=.hzel.yml)
+trap 'rm -f "$out" "$source_file"' EXIT
+for token in "$good" "$bad"; do
+    printf 'plugin: hzel.cloud.hzel\napi_url: %s\napi_token: %s\n' "$url" "$token" > "$source_file"
+    ansible-inventory -vvvv -i "$source_file" --list >"$out" 2>&1 || true
+    printf 'plugin: hzel.cloud.hzel\napi_url: %s\n' "$url" > "$source_file"
+    HZEL_API_TOKEN=$token ansible-inventory -vvvv -i "$source_file" --list >>"$out" 2>&1 || true
+    if grep -q -- "$token" "$out"; then
+        echo "the inventory plugin printed the token:" >&2
+        grep -n -- "$token" "$out" >&2
+        exit 1
+    fi
+done
+grep -q "hzel inventory: Authentication with the hzel API failed" "$out"
