@@ -3,7 +3,7 @@
 # against ansible.builtin.uri) and the inventory plugin with 10,000 containers.
 # Usage: tools/bench.sh [modules] [inventory]
 set -euo pipefail
-# shellcheck source=tools/common.sh
+# shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "$0")/common.sh"
 BENCHES=("$@")
 [ ${#BENCHES[@]} -gt 0 ] || BENCHES=(modules inventory)

@@ -3,7 +3,7 @@
 # emulator. Provisions a fleet, shows that a second run changes nothing, lists the
 # fleet through the inventory plugin, restarts the web group, prints the metrics.
 set -euo pipefail
-# shellcheck source=tools/common.sh
+# shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "$0")/common.sh"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/hzel-demo.XXXXXX")
 trap 'stop_emulator; rm -rf "$WORK"' EXIT

@@ -3,7 +3,7 @@
 # emulator, ansible-lint, the changelog, and a build-and-install check.
 # Usage: tools/test.sh [stage ...]   (stages: emulator sanity units integration lint docs changelog build)
 set -euo pipefail
-# shellcheck source=tools/common.sh
+# shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "$0")/common.sh"
 
 STAGES=("$@")
