@@ -39,6 +39,8 @@ options:
       - The container's hostname, unique on the platform; a DNS label (lowercase letters, digits and hyphens, at most
         63 characters).
       - Required unless O(id) is given.
+      - The API has no lookup by hostname, so this reads the list of the caller's containers; with O(id), only that
+        container is read.
     type: str
   id:
     description:

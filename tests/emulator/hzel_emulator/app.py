@@ -37,6 +37,61 @@ CREATE_SCHEMA = {
     },
 }
 
+RECORD_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "user_id", "hostname", "state", "cpu_cores", "memory_mb", "disk_gb", "created_at"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "user_id": {"type": "string", "format": "uuid"},
+        "hostname": {"type": "string"},
+        "state": {"type": "string", "enum": ["running", "stopped", "provisioning", "failed"]},
+        "cpu_cores": {"type": "integer"},
+        "memory_mb": {"type": "integer"},
+        "disk_gb": {"type": "integer"},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+METRICS_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["cpu_percent", "memory_used_mb", "memory_total_mb", "disk_used_gb", "disk_total_gb"],
+    "properties": {
+        "cpu_percent": {"type": "number"},
+        "memory_used_mb": {"type": "integer"},
+        "memory_total_mb": {"type": "integer"},
+        "disk_used_gb": {"type": "number"},
+        "disk_total_gb": {"type": "integer"},
+    },
+}
+ERROR_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["error"],
+    "properties": {"error": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+    }},
+}
+REASONS = {
+    400: "BAD_REQUEST: missing or invalid fields",
+    401: "UNAUTHORIZED: missing or invalid auth",
+    403: "CSRF_REJECTED: session auth missing x-csrf-token",
+    404: "NOT_FOUND: container not found or not owned by user",
+}
+
+
+def _documented(data_schema, *statuses):
+    """OpenAPI responses of a route: the {"data": ...} envelope and the listed errors."""
+    responses = {200: {"description": "Success", "content": {"application/json": {"schema": {
+        "type": "object", "additionalProperties": False, "required": ["data"], "properties": {"data": data_schema},
+    }}}}}
+    for status in statuses:
+        responses[status] = {"description": REASONS[status], "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+    return responses
+
 
 class ApiError(Exception):
     def __init__(self, status, message, code=None):
@@ -134,6 +189,29 @@ def create_app(store):
         description="A local emulator of api.hzel.org for the hzel.cloud collection's demo and tests.",
     )
     faults = Faults()
+    describe_api = api.openapi
+
+    def openapi():
+        # What the API answers, as the reference lists it: no framework-made 422, and its auth schemes.
+        if api.openapi_schema is None:
+            document = describe_api()
+            for path, operations in document["paths"].items():
+                for operation in operations.values():
+                    operation["responses"].pop("422", None)
+                    if path.startswith("/api/"):
+                        operation["security"] = [{"bearerAuth": []}, {"sessionCookie": []}]
+            components = document.setdefault("components", {})
+            for name in ("HTTPValidationError", "ValidationError"):
+                components.get("schemas", {}).pop(name, None)
+            components["securitySchemes"] = {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "PAT or OAuth token"},
+                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
+                                  "description": "Browser session; POSTs also need the x-csrf-token header"},
+            }
+            api.openapi_schema = document
+        return api.openapi_schema
+
+    api.openapi = openapi
     api.state.store = store
     api.state.faults = faults
 
@@ -166,12 +244,13 @@ def create_app(store):
             raise ApiError(400, "Container %s failed to provision and cannot change state" % record["id"])
         return record
 
-    @api.get("/api/v1/containers", tags=["containers"])
+    @api.get("/api/v1/containers", tags=["containers"],
+             responses=_documented({"type": "array", "items": RECORD_SCHEMA}, 401))
     async def list_containers(request: Request):
         user = authenticate(store, request)
         return _json({"data": store.list_containers(user)})
 
-    @api.post("/api/v1/containers", tags=["containers"],
+    @api.post("/api/v1/containers", tags=["containers"], responses=_documented(RECORD_SCHEMA, 400, 401, 403),
               openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": CREATE_SCHEMA}}}})
     async def create_container(request: Request):
         user = authenticate(store, request)
@@ -183,7 +262,7 @@ def create_app(store):
             raise ApiError(400, "hostname: %s is already in use" % body["hostname"]) from None
         return _json({"data": record})
 
-    @api.get("/api/v1/containers/{container_id}", tags=["containers"])
+    @api.get("/api/v1/containers/{container_id}", tags=["containers"], responses=_documented(RECORD_SCHEMA, 401, 404))
     async def get_container(container_id: str, request: Request):
         _user, record = await owned_container(request, container_id)
         return _json({"data": _public(record)})
@@ -195,19 +274,23 @@ def create_app(store):
             record = store.set_state(user, container_id, target)
         return _json({"data": _public(record)})
 
-    @api.post("/api/v1/containers/{container_id}/start", tags=["containers"])
+    @api.post("/api/v1/containers/{container_id}/start", tags=["containers"],
+              responses=_documented(RECORD_SCHEMA, 401, 403, 404))
     async def start_container(container_id: str, request: Request):
         return await power(request, container_id, "running")
 
-    @api.post("/api/v1/containers/{container_id}/stop", tags=["containers"])
+    @api.post("/api/v1/containers/{container_id}/stop", tags=["containers"],
+              responses=_documented(RECORD_SCHEMA, 401, 403, 404))
     async def stop_container(container_id: str, request: Request):
         return await power(request, container_id, "stopped")
 
-    @api.post("/api/v1/containers/{container_id}/restart", tags=["containers"])
+    @api.post("/api/v1/containers/{container_id}/restart", tags=["containers"],
+              responses=_documented(RECORD_SCHEMA, 401, 403, 404))
     async def restart_container(container_id: str, request: Request):
         return await power(request, container_id, "running", always=True)
 
-    @api.get("/api/v1/containers/{container_id}/metrics", tags=["containers"])
+    @api.get("/api/v1/containers/{container_id}/metrics", tags=["containers"],
+             responses=_documented(METRICS_SCHEMA, 401, 404))
     async def container_metrics(container_id: str, request: Request):
         _user, record = await owned_container(request, container_id)
         return _json({"data": metrics_for(record)})

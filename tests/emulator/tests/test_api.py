@@ -6,6 +6,7 @@ import re
 import threading
 import time
 
+import jsonschema
 import pytest
 import requests
 
@@ -230,8 +231,30 @@ def test_unknown_routes_use_the_error_envelope(emulator):
     assert_error(emulator.api("GET", "/nope"), 404, "NOT_FOUND")
 
 
-def test_an_openapi_document_describes_the_api(emulator):
+def test_the_published_openapi_document_describes_every_reply(emulator):
     document = requests.get(emulator.url + "/openapi.json", timeout=5).json()
-    assert "/api/v1/containers/{container_id}/metrics" in document["paths"]
-    schema = document["paths"]["/api/v1/containers"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    paths = document["paths"]
+    schema = paths["/api/v1/containers"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert schema["required"] == ["hostname"]
+    assert sorted(paths["/api/v1/containers/{container_id}/start"]["post"]["responses"]) == ["200", "401", "403", "404"]
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+
+    def validate(path, method, response):
+        described = paths[path][method]["responses"][str(response.status_code)]
+        jsonschema.validate(response.json(), described["content"]["application/json"]["schema"])
+
+    record = emulator.create("described")
+    one = "/api/v1/containers/{container_id}"
+    validate("/api/v1/containers", "get", emulator.api("GET", "/containers"))
+    validate("/api/v1/containers", "post", emulator.api("POST", "/containers", json={"hostname": "described-2"}))
+    validate("/api/v1/containers", "post", emulator.api("POST", "/containers", json={}))
+    validate("/api/v1/containers", "get", emulator.api("GET", "/containers", token=None))
+    validate(one, "get", emulator.api("GET", "/containers/" + record["id"]))
+    validate(one, "get", emulator.api("GET", "/containers/" + MISSING))
+    for action in ("start", "stop", "restart"):
+        validate(one + "/" + action, "post", emulator.api("POST", "/containers/%s/%s" % (record["id"], action)))
+    validate(one + "/metrics", "get", emulator.api("GET", "/containers/%s/metrics" % record["id"]))
+    session = emulator.api("POST", "/containers/%s/stop" % record["id"], token=None,
+                           cookies={"hzel_session": "alice-session"})
+    validate(one + "/stop", "post", session)
+    assert session.status_code == 403
