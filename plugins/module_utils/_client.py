@@ -124,10 +124,14 @@ class HzelClient:
         api_url = (api_url or DEFAULT_API_URL).rstrip("/")
         if not re.match(r"^https?://[^/\s]+", api_url):
             raise HzelError("api_url must be an http:// or https:// URL, got %r" % api_url)
+        if timeout is None or timeout <= 0:
+            raise HzelError("api_timeout must be a number of seconds greater than 0, got %r" % timeout)
+        if retries is None or retries < 0:
+            raise HzelError("api_retries must be 0 or more, got %r" % retries)
         self.api_url = api_url
         self.base_url = api_url + "/api/v1"
         self.timeout = timeout
-        self.retries = max(0, int(retries))
+        self.retries = int(retries)
         self.backoff = backoff
         self.backoff_max = backoff_max
         self._sleep = sleep

@@ -225,6 +225,14 @@ def test_a_reply_without_the_data_envelope_is_an_error(api, client):
     assert "envelope" in failure.value.message
 
 
+@pytest.mark.parametrize("options, named", [(dict(timeout=0), "api_timeout"), (dict(timeout=-1.5), "api_timeout"),
+                                            (dict(retries=-1), "api_retries")])
+def test_transport_options_out_of_range_are_refused_before_any_request(api, options, named):
+    with pytest.raises(HzelError) as failure:
+        HzelClient(API, TOKEN, **options)
+    assert named in failure.value.message and not api.calls
+
+
 def test_an_invalid_api_url_is_refused():
     with pytest.raises(HzelError) as failure:
         HzelClient("api.hzel.org", TOKEN)
