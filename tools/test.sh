@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: emulator tests, sanity, units, integration against the
-# emulator, ansible-lint, the changelog, and a build-and-install check.
+# emulator, ansible-lint, the README's examples, the changelog, and a build-and-install check.
 # Usage: tools/test.sh [stage ...]   (stages: emulator sanity units integration lint docs changelog build)
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
@@ -108,7 +108,7 @@ for stage in "${STAGES[@]}"; do
     log "stage: $stage"
     # A subshell outside any condition, so that 'set -e' holds inside the stage.
     set +e
-    (set -e; "stage_$stage")
+    (set -e; trap stop_emulator EXIT; "stage_$stage")
     status=$?
     set -e
     if [ "$status" -eq 0 ]; then
