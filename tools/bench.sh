@@ -12,7 +12,6 @@ trap 'stop_emulator; rm -rf "$WORK"' EXIT
 ensure_venv
 ensure_collection_path
 start_emulator "$WORK/emulator" --provision-seconds 0.2
-export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
 for bench in "${BENCHES[@]}"; do
     log "benchmark: $bench"
     "$PY" "$ROOT/tests/benchmarks/bench_$bench.py"

@@ -9,6 +9,8 @@ export PATH="$VENV/bin:$PATH"
 export ANSIBLE_NOCOLOR=${ANSIBLE_NOCOLOR:-1}
 export ANSIBLE_FORCE_COLOR=0
 export PY_COLORS=0
+# Plays against localhost without an inventory are the norm here; keep their warnings out of the output.
+export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
 
 log() { printf '\n==> %s\n' "$*"; }
 

@@ -13,7 +13,6 @@ ensure_collection_path
 start_emulator "$WORK/emulator" --provision-seconds 1
 export HZEL_API_URL=$EMULATOR_URL
 export HZEL_API_TOKEN=hzel-demo-token
-export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
 cd "$ROOT"
 log "hzel API emulator on $HZEL_API_URL (state in $WORK/emulator)"
 

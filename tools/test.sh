@@ -66,7 +66,6 @@ stage_build() {
     # The installed copy works on its own: a playbook of it converges a container.
     start_emulator "$WORK/build-emulator" --provision-seconds 0.2
     ANSIBLE_COLLECTIONS_PATH=$out/collections HZEL_API_URL=$EMULATOR_URL HZEL_API_TOKEN=hzel-demo-token \
-        ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
         ansible-playbook hzel.cloud.provision -e '{"hzel_fleet_containers": [{"hostname": "installed-1"}]}' \
         > "$out/provision.out"
     stop_emulator

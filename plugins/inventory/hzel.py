@@ -101,10 +101,9 @@ cache_timeout: 3600
 from ansible.errors import AnsibleError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
-from ansible_collections.hzel.cloud.plugins.module_utils._client import HzelClient, HzelError
+from ansible_collections.hzel.cloud.plugins.module_utils._client import RECORD_FIELDS, HzelClient, HzelError
 from ansible_collections.hzel.cloud.plugins.module_utils._container import attach_metrics
 
-RECORD_FIELDS = ("id", "user_id", "hostname", "state", "cpu_cores", "memory_mb", "disk_gb", "created_at")
 GROUP = "hzel"
 
 
@@ -121,12 +120,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
         cache_key = self.get_cache_key(path)
         use_cache = self.get_option("cache")
-        containers = None
-        if use_cache and cache:
-            try:
-                containers = self._cache[cache_key]
-            except KeyError:
-                containers = None
+        containers = self._cache.get(cache_key) if use_cache and cache else None
         if containers is None:
             containers = self._fetch_containers()
             if use_cache:

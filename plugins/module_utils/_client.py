@@ -33,6 +33,7 @@ else:
 COLLECTION_VERSION = "0.1.0"
 USER_AGENT = "ansible-hzel.cloud/%s" % COLLECTION_VERSION
 DEFAULT_API_URL = "https://api.hzel.org"
+RECORD_FIELDS = ("id", "user_id", "hostname", "state", "cpu_cores", "memory_mb", "disk_gb", "created_at")
 TOKEN_HINT = "set api_token or the HZEL_API_TOKEN environment variable"
 
 # 429 is refused before any work is done; 502/503/504 come from what stands in
