@@ -32,13 +32,14 @@ options:
     default: true
   api_timeout:
     description:
-      - Seconds to wait for each HTTP request to connect and for each reply.
+      - Seconds to wait for each HTTP request to connect and for each reply; greater than 0.
     type: float
     default: 30
   api_retries:
     description:
       - How many times a request is tried again after a transient failure (HTTP 429, 502, 503, 504, a lost
-        connection, a timeout), with exponential backoff and jitter, honouring C(Retry-After).
+        connection, a timeout), with exponential backoff and jitter, honouring C(Retry-After). V(0) tries each
+        request once.
       - A create is never sent blindly a second time; after an answer that leaves its outcome open, the hostname is
         looked up first. A restart is repeated only when the first request certainly never reached the API.
     type: int
@@ -76,7 +77,7 @@ options:
       - name: HZEL_VALIDATE_CERTS
   api_timeout:
     description:
-      - Seconds to wait for each HTTP request to connect and for each reply.
+      - Seconds to wait for each HTTP request to connect and for each reply; greater than 0.
     type: float
     default: 30
     env:
@@ -84,7 +85,8 @@ options:
   api_retries:
     description:
       - How many times a request is tried again after a transient failure (HTTP 429, 502, 503, 504, a lost
-        connection, a timeout), with exponential backoff and jitter, honouring C(Retry-After).
+        connection, a timeout), with exponential backoff and jitter, honouring C(Retry-After). V(0) tries each
+        request once.
     type: int
     default: 5
     env:
