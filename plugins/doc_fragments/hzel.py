@@ -23,25 +23,33 @@ options:
       - Browser session cookies are not supported; bearer tokens are exempt from the API's CSRF check.
       - Either this option or E(HZEL_API_TOKEN) must be set; without a token the module fails before sending any
         request.
-      - The token is never logged nor returned.
+      - A token with a line break, another control character, white space or a non-ASCII character is refused before
+        any request, with a message that does not repeat it.
+      - The token is never logged nor returned, in any form, at any verbosity.
     type: str
   validate_certs:
     description:
       - Whether to verify the TLS certificate of the API.
+      - If not set, the value of the E(HZEL_VALIDATE_CERTS) environment variable is used.
     type: bool
     default: true
   api_timeout:
     description:
-      - Seconds to wait for each HTTP request to connect and for each reply; greater than 0.
+      - Seconds that one HTTP request may take in all, from connecting to the last byte of the reply; a server that
+        answers slowly (even a byte at a time) is given up on at this deadline, which counts as a transient failure.
+      - Greater than 0 and at most 3600. If not set, the value of the E(HZEL_API_TIMEOUT) environment variable is used.
     type: float
     default: 30
   api_retries:
     description:
-      - How many times a request is tried again after a transient failure (HTTP 429, 502, 503, 504, a lost
+      - How many times a request is tried again after a transient failure (HTTP 502, 503, 504, a lost
         connection, a timeout), with exponential backoff and jitter, honouring C(Retry-After). V(0) tries each
-        request once.
+        request once. From 0 to 20.
+      - An HTTP 429 does not spend these retries. It holds every request of the task for as long as C(Retry-After)
+        asks (the requests of a fleet slow down together), and a request gives up after 120 seconds of such waits.
       - A create is never sent blindly a second time; after an answer that leaves its outcome open, the hostname is
         looked up first. A restart is repeated only when the first request certainly never reached the API.
+      - If not set, the value of the E(HZEL_API_RETRIES) environment variable is used.
     type: int
     default: 5
 requirements:
@@ -77,16 +85,19 @@ options:
       - name: HZEL_VALIDATE_CERTS
   api_timeout:
     description:
-      - Seconds to wait for each HTTP request to connect and for each reply; greater than 0.
+      - Seconds that one HTTP request may take in all, from connecting to the last byte of the reply; greater than 0
+        and at most 3600.
     type: float
     default: 30
     env:
       - name: HZEL_API_TIMEOUT
   api_retries:
     description:
-      - How many times a request is tried again after a transient failure (HTTP 429, 502, 503, 504, a lost
+      - How many times a request is tried again after a transient failure (HTTP 502, 503, 504, a lost
         connection, a timeout), with exponential backoff and jitter, honouring C(Retry-After). V(0) tries each
-        request once.
+        request once. From 0 to 20.
+      - An HTTP 429 does not spend these retries; it holds every request for as long as C(Retry-After) asks, for
+        at most 120 seconds in all per request.
     type: int
     default: 5
     env:

@@ -9,29 +9,52 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable, Dict
+
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-from ansible_collections.hzel.cloud.plugins.module_utils._client import (
-    DEFAULT_API_URL,
+from ansible_collections.hzel.cloud.plugins.module_utils._executor import FleetOutcome
+from ansible_collections.hzel.cloud.plugins.module_utils._options import (
+    API_OPTIONS,
+    DEFAULT_STATE,
+    DESIRED_STATES,
+    WAIT_TIMEOUT_DEFAULT,
+    build_client,
+)
+from ansible_collections.hzel.cloud.plugins.module_utils._plan import FleetSettings, settings_from
+from ansible_collections.hzel.cloud.plugins.module_utils._transport import (
     HAS_REQUESTS,
     REQUESTS_IMPORT_ERROR,
-    HzelClient,
     HzelError,
+    bound,
+    scrub_text,
+    secret_forms,
 )
 
 
-def hzel_argument_spec():
+def hzel_argument_spec() -> Dict[str, Dict[str, Any]]:
     """The options every hzel module takes (documented in the hzel.cloud.hzel doc fragment)."""
+    spec = {}
+    for name, option in API_OPTIONS.items():
+        entry = dict(type=option.type, fallback=(env_fallback, [option.env]))  # type: Dict[str, Any]
+        if option.default is not None:
+            entry["default"] = option.default
+        if name == "api_token":
+            entry["no_log"] = True
+        spec[name] = entry
+    return spec
+
+
+def converge_argument_spec() -> Dict[str, Dict[str, Any]]:
+    """The options of the modules that converge containers (state, wait, wait_timeout)."""
     return dict(
-        api_url=dict(type="str", default=DEFAULT_API_URL, fallback=(env_fallback, ["HZEL_API_URL"])),
-        api_token=dict(type="str", no_log=True, fallback=(env_fallback, ["HZEL_API_TOKEN"])),
-        validate_certs=dict(type="bool", default=True),
-        api_timeout=dict(type="float", default=30.0),
-        api_retries=dict(type="int", default=5),
+        state=dict(type="str", default=DEFAULT_STATE, choices=list(DESIRED_STATES)),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="float", default=WAIT_TIMEOUT_DEFAULT),
     )
 
 
-def hzel_module(argument_spec, **kwargs):
+def hzel_module(argument_spec: Dict[str, Any], **kwargs: Any) -> AnsibleModule:
     spec = hzel_argument_spec()
     spec.update(argument_spec)
     module = AnsibleModule(argument_spec=spec, **kwargs)
@@ -40,28 +63,34 @@ def hzel_module(argument_spec, **kwargs):
     return module
 
 
-def client_from_params(params):
-    return HzelClient(
-        api_url=params["api_url"],
-        api_token=params["api_token"],
-        validate_certs=params["validate_certs"],
-        timeout=params["api_timeout"],
-        retries=params["api_retries"],
-    )
+def fleet_settings(params: Dict[str, Any]) -> FleetSettings:
+    return settings_from(params["wait"], params["wait_timeout"], params.get("parallelism") or 1)
 
 
-def run(module, work):
+def fleet_result(outcome: FleetOutcome) -> Dict[str, Any]:
+    result = dict(changed=outcome.changed, containers=outcome.records, actions=outcome.action_map)
+    if outcome.failures:
+        result["failures"] = outcome.failure_map
+    return result
+
+
+def run(module: AnsibleModule, work: Callable[[Any], Dict[str, Any]], pool_size: int = 10) -> None:
     """Run work(client) and turn every HzelError into one fail_json message.
 
     fail_json is called after the except block on purpose: inside it, Ansible
-    would attach the Python traceback of the handled error to the result.
+    would attach the Python traceback of the handled error to the result. The
+    message is scrubbed of the token in every form (no_log masks only the raw
+    value) and bounded in length.
     """
     try:
-        client = client_from_params(module.params)
+        client = build_client(module.params, pool_size=pool_size)
         result = work(client)
     except HzelError as exc:
         failure = exc
     else:
         module.exit_json(**result)
+    token = module.params.get("api_token")
+    secrets = secret_forms(token) if isinstance(token, str) and token else []
     details = {key: value for key, value in (("error_code", failure.code), ("status", failure.status)) if value is not None}
-    module.fail_json(msg=failure.message, **details)
+    details.update(failure.result)
+    module.fail_json(msg=bound(scrub_text(failure.message, secrets)), **details)

@@ -12,6 +12,11 @@ version_added: 0.1.0
 description:
   - Creates a hzel container when none with the given O(hostname) exists, then brings it to the requested power state.
   - Idempotent; a run that changes nothing sends exactly one HTTP request (the lookup) and no POST.
+  - A fleet of one over the same code as M(hzel.cloud.hzel_containers), which converges many containers in one task,
+    concurrently and with one wait for all; prefer it to a loop over this module.
+  - When another run creates the same hostname at the same moment, the API refuses the second create; the module then
+    finds the container and adopts it (the usual spec and state rules apply), so concurrent runs converge without a
+    duplicate. A hostname held by another account is a failure that says so.
   - The hzel API has no update and no delete endpoint, so this module never resizes nor removes a container, and
     there is no O(state=absent). When an existing container's O(cpu_cores), O(memory_mb) or O(disk_gb) differ from
     the parameters given, the module fails before changing anything and names each differing field.
@@ -39,13 +44,16 @@ options:
       - The container's hostname, unique on the platform; a DNS label (lowercase letters, digits and hyphens, at most
         63 characters).
       - Required unless O(id) is given.
-      - The API has no lookup by hostname, so this reads the list of the caller's containers; with O(id), only that
-        container is read.
+      - The API has no lookup by hostname, so this reads the list of the caller's containers; with O(id) alone, only
+        that container is read.
+      - When more than one visible container has this hostname (possible with an admin token), the module fails
+        naming their ids rather than acting on one of them.
     type: str
   id:
     description:
       - The UUID of an existing container. When given, the container is looked up by id, and one that is not found
         (or not owned by the caller) is a failure; nothing is created.
+      - Checked for the UUID form before any request.
     type: str
   cpu_cores:
     description:
@@ -80,6 +88,7 @@ options:
   wait_timeout:
     description:
       - Seconds to wait for provisioning to end before failing, naming the container and its last state.
+      - Greater than 0 and at most 86400.
     type: float
     default: 300
 """
@@ -99,19 +108,16 @@ EXAMPLES = r"""
     id: 01942cf7-5b1e-7c3a-9d2e-8f1a2b3c4d5e
     state: stopped
 
-- name: Restart every container of a fleet, sharing the API options
+- name: Restart a worker, sharing the API options through the action group
   module_defaults:
     group/hzel.cloud.hzel:
       api_url: http://127.0.0.1:8080
       api_token: "{{ hzel_api_token }}"
   block:
-    - name: Restart the workers
+    - name: Restart the worker
       hzel.cloud.hzel_container:
-        hostname: "{{ item }}"
+        hostname: worker-1
         state: restarted
-      loop:
-        - worker-1
-        - worker-2
 """
 
 RETURN = r"""
@@ -168,31 +174,34 @@ status:
   sample: 401
 """
 
-from ansible_collections.hzel.cloud.plugins.module_utils._container import ContainerManager
-from ansible_collections.hzel.cloud.plugins.module_utils._module import hzel_module, run
+from ansible_collections.hzel.cloud.plugins.module_utils._executor import FleetExecutor, FleetFailed
+from ansible_collections.hzel.cloud.plugins.module_utils._module import converge_argument_spec, fleet_settings, hzel_module, run
+from ansible_collections.hzel.cloud.plugins.module_utils._plan import ITEM_KEYS, desired_fleet, diff_view
 
 
 def main():
-    module = hzel_module(
-        argument_spec=dict(
-            hostname=dict(type="str"),
-            id=dict(type="str"),
-            cpu_cores=dict(type="int"),
-            memory_mb=dict(type="int"),
-            disk_gb=dict(type="int"),
-            state=dict(type="str", default="present", choices=["present", "running", "stopped", "restarted"]),
-            wait=dict(type="bool", default=True),
-            wait_timeout=dict(type="float", default=300.0),
-        ),
-        required_one_of=[("hostname", "id")],
-        supports_check_mode=True,
+    argument_spec = converge_argument_spec()
+    argument_spec.update(
+        hostname=dict(type="str"),
+        id=dict(type="str"),
+        cpu_cores=dict(type="int"),
+        memory_mb=dict(type="int"),
+        disk_gb=dict(type="int"),
     )
+    module = hzel_module(argument_spec, required_one_of=[("hostname", "id")], supports_check_mode=True)
+    params = module.params
 
     def converge(client):
-        outcome = ContainerManager(client, module.params, check_mode=module.check_mode).ensure()
-        result = dict(changed=outcome.changed, container=outcome.container)
+        # A fleet of one, over the same code as hzel.cloud.hzel_containers.
+        desired = desired_fleet([{key: params[key] for key in ITEM_KEYS}], params["state"], labelled=False)
+        try:
+            outcome = FleetExecutor(client, fleet_settings(params), check_mode=module.check_mode).converge(desired)
+        except FleetFailed as exc:
+            exc.result = dict(container=exc.outcome.records[0])
+            raise
+        result = dict(changed=outcome.changed, container=outcome.records[0])
         if module._diff:
-            result["diff"] = outcome.diff
+            result["diff"] = {"before": diff_view(outcome.steps[0].current), "after": diff_view(outcome.records[0])}
         return result
 
     run(module, converge)

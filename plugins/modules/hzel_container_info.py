@@ -35,6 +35,7 @@ options:
   id:
     description:
       - Only the container with this UUID. One that is not found (or not owned by the caller) gives an empty list.
+      - Checked for the UUID form before any request.
     type: str
   hostname:
     description:
@@ -73,7 +74,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 containers:
-  description: The containers that match, ordered by hostname.
+  description: The containers that match, ordered by hostname (then id).
   returned: always
   type: list
   elements: dict
@@ -111,7 +112,10 @@ containers:
       type: str
       sample: "2026-03-28T00:00:00Z"
     metrics:
-      description: Current utilisation; only with O(include_metrics=true).
+      description:
+        - Current utilisation; only with O(include_metrics=true).
+        - V(null) for a container whose metrics could not be read; the module then warns, naming it, and the other
+          containers keep theirs.
       returned: when O(include_metrics=true)
       type: dict
       contains:
@@ -137,8 +141,13 @@ containers:
           sample: 18
 """
 
-from ansible_collections.hzel.cloud.plugins.module_utils._container import attach_metrics, select_containers
+from ansible_collections.hzel.cloud.plugins.module_utils._containers import CONTAINER_STATES, is_container_id
+from ansible_collections.hzel.cloud.plugins.module_utils._executor import fetch_metrics
 from ansible_collections.hzel.cloud.plugins.module_utils._module import hzel_module, run
+from ansible_collections.hzel.cloud.plugins.module_utils._options import InvalidParameters
+from ansible_collections.hzel.cloud.plugins.module_utils._transport import HzelNotFound
+
+METRICS_WORKERS = 8
 
 
 def main():
@@ -146,21 +155,39 @@ def main():
         argument_spec=dict(
             id=dict(type="str"),
             hostname=dict(type="str"),
-            state=dict(type="list", elements="str", choices=["provisioning", "running", "stopped", "failed"]),
+            state=dict(type="list", elements="str", choices=list(CONTAINER_STATES)),
             include_metrics=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
+    params = module.params
 
     def read(client):
-        params = module.params
-        containers = select_containers(client, params["id"], params["hostname"], params["state"])
-        containers.sort(key=lambda container: container.get("hostname") or "")
+        if params["id"] is not None and not is_container_id(params["id"]):
+            raise InvalidParameters("id must be a container UUID such as 01942cf7-5b1e-7c3a-9d2e-8f1a2b3c4d5e (got %r)"
+                                    % params["id"][:80])
+        if params["id"]:
+            try:
+                containers = [client.get(params["id"])]
+            except HzelNotFound:
+                containers = []
+        else:
+            containers = client.list()
+        containers = [
+            container for container in containers
+            if (not params["hostname"] or container["hostname"] == params["hostname"])
+            and (not params["state"] or container["state"] in params["state"])
+        ]
+        containers.sort(key=lambda container: (container["hostname"], container["id"]))
         if params["include_metrics"]:
-            containers = attach_metrics(client, containers)
+            containers, failures = fetch_metrics(client, containers, METRICS_WORKERS)
+            if failures:
+                module.warn("No metrics for %d of %d containers (their metrics are null): %s" % (
+                    len(failures), len(containers), client.scrub("; ".join(
+                        "%s: %s" % item for item in sorted(failures.items())[:5]))))
         return dict(changed=False, containers=containers)
 
-    run(module, read)
+    run(module, read, pool_size=METRICS_WORKERS)
 
 
 if __name__ == "__main__":

@@ -152,7 +152,7 @@ def validate_create(request, raw):
     hostname = body.get("hostname")
     if hostname is None:
         raise ApiError(400, "hostname: field required")
-    if not isinstance(hostname, str) or not HOSTNAME_RE.match(hostname):
+    if not isinstance(hostname, str) or not HOSTNAME_RE.fullmatch(hostname):
         raise ApiError(400, "hostname: must be a DNS label (lowercase letters, digits and hyphens, 1-63 characters, "
                             "not starting or ending with a hyphen)")
     for field, (low, high) in ((k, v) for k, v in CREATE_FIELDS.items() if v):
@@ -300,9 +300,12 @@ def create_app(store):
     async def health():
         return _json({"status": "ok"})
 
+    def settings():
+        return {"provision_seconds": store.provision_seconds, "hostname_scope": store.hostname_scope}
+
     @api.get("/_emulator/settings", tags=["emulator"])
     async def get_settings():
-        return _json({"provision_seconds": store.provision_seconds})
+        return _json(settings())
 
     @api.put("/_emulator/settings", tags=["emulator"])
     async def put_settings(request: Request):
@@ -312,7 +315,24 @@ def create_app(store):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ApiError(400, "provision_seconds: must be a number >= 0")
             store.provision_seconds = float(value)
-        return _json({"provision_seconds": store.provision_seconds})
+        if "hostname_scope" in body:
+            if body["hostname_scope"] not in store.HOSTNAME_SCOPES:
+                raise ApiError(400, "hostname_scope: must be one of %s" % ", ".join(store.HOSTNAME_SCOPES))
+            store.hostname_scope = body["hostname_scope"]
+        return _json(settings())
+
+    @api.get("/_emulator/rate_limit", tags=["emulator"])
+    async def get_rate_limit():
+        return _json(faults.rate_limit.describe())
+
+    @api.put("/_emulator/rate_limit", tags=["emulator"])
+    async def put_rate_limit(request: Request):
+        body = await _control_body(request)
+        try:
+            faults.rate_limit.configure(**body)
+        except (TypeError, ValueError) as exc:
+            raise ApiError(400, "rate_limit: %s" % exc) from None
+        return _json(faults.rate_limit.describe())
 
     @api.get("/_emulator/faults", tags=["emulator"])
     async def get_faults():
@@ -344,7 +364,9 @@ def create_app(store):
     @api.post("/_emulator/reset", tags=["emulator"])
     async def reset():
         store.reset()
+        store.hostname_scope = "platform"
         faults.clear()
+        faults.rate_limit.configure()
         faults.reset_stats()
         return _json({"status": "reset"})
 

@@ -8,11 +8,13 @@ emulator's own ``/_emulator/*`` endpoints are never faulted nor counted.
 
 import asyncio
 import json
+import random
 import re
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 
-KINDS = ("latency", "status", "html", "drop", "lost_reply")
+KINDS = ("latency", "status", "html", "drop", "lost_reply", "reply", "echo_headers", "trickle", "late_commit")
 
 STATUS_CODES = {
     429: ("RATE_LIMITED", "Too many requests"),
@@ -33,20 +35,31 @@ class ConnectionDropped(Exception):
     """Raised after the status line went out, so that the server closes the socket."""
 
 
+DEFAULT_STATUS = {"html": 502, "reply": 200, "echo_headers": 500}
+
+
 class FaultRule:
-    def __init__(self, kind, method=None, path=None, count=None, status=None, retry_after=None, seconds=0.0):
+    def __init__(self, kind, method=None, path=None, count=None, status=None, retry_after=None, seconds=None,
+                 probability=1.0, body="", content_type="application/json"):
         if kind not in KINDS:
             raise ValueError("kind must be one of %s" % ", ".join(KINDS))
         if count is not None and (not isinstance(count, int) or count < 1):
             raise ValueError("count must be a positive integer or null")
+        if isinstance(probability, bool) or not isinstance(probability, (int, float)) or not 0 < probability <= 1:
+            raise ValueError("probability must be a number above 0 and at most 1")
+        if not isinstance(body, str) or not isinstance(content_type, str):
+            raise ValueError("body and content_type must be strings")
         self.kind = kind
         self.method = method.upper() if method else None
         self.path = path
         self._path_re = re.compile(path) if path else None
         self.remaining = count
-        self.status = int(status) if status is not None else (502 if kind == "html" else 503)
+        self.status = int(status) if status is not None else DEFAULT_STATUS.get(kind, 503)
         self.retry_after = retry_after
-        self.seconds = float(seconds)
+        self.seconds = float(seconds if seconds is not None else (1.0 if kind in ("trickle", "late_commit") else 0.0))
+        self.probability = float(probability)
+        self.body = body
+        self.content_type = content_type
 
     def matches(self, method, path):
         if self.method and self.method != method:
@@ -57,7 +70,53 @@ class FaultRule:
         return {
             "kind": self.kind, "method": self.method, "path": self.path, "count": self.remaining,
             "status": self.status, "retry_after": self.retry_after, "seconds": self.seconds,
+            "probability": self.probability, "body": self.body[:200], "content_type": self.content_type,
         }
+
+
+class RateLimit:
+    """429 with Retry-After beyond ``max_concurrent`` requests in flight or ``per_second`` in any second."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.configure()
+
+    def configure(self, max_concurrent=None, per_second=None, retry_after=1):
+        for name, value in (("max_concurrent", max_concurrent), ("per_second", per_second)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError("%s must be a positive integer or null" % name)
+        if isinstance(retry_after, bool) or not isinstance(retry_after, (int, float)) or retry_after < 0:
+            raise ValueError("retry_after must be a number >= 0")
+        with self._lock:
+            self.max_concurrent = max_concurrent
+            self.per_second = per_second
+            self.retry_after = retry_after
+            self.in_flight = 0
+            self.limited = 0
+            self._recent = deque()
+
+    def describe(self):
+        with self._lock:
+            return {"max_concurrent": self.max_concurrent, "per_second": self.per_second,
+                    "retry_after": self.retry_after, "limited": self.limited}
+
+    def admit(self):
+        """True when the request may go on (the caller then calls release); False: answer 429."""
+        now = time.monotonic()
+        with self._lock:
+            while self._recent and self._recent[0] <= now - 1.0:
+                self._recent.popleft()
+            if (self.max_concurrent is not None and self.in_flight >= self.max_concurrent) or \
+                    (self.per_second is not None and len(self._recent) >= self.per_second):
+                self.limited += 1
+                return False
+            self.in_flight += 1
+            self._recent.append(now)
+            return True
+
+    def release(self):
+        with self._lock:
+            self.in_flight -= 1
 
 
 class Faults:
@@ -65,6 +124,7 @@ class Faults:
         self._lock = threading.Lock()
         self._rules = []
         self.requests = Counter()
+        self.rate_limit = RateLimit()
 
     def set_rules(self, rules):
         parsed = [FaultRule(**rule) for rule in rules]
@@ -85,6 +145,8 @@ class Faults:
             self.requests["%s %s" % (method, path)] += 1
             for rule in self._rules:
                 if rule.matches(method, path):
+                    if rule.probability < 1 and random.random() >= rule.probability:
+                        continue
                     if rule.remaining is not None:
                         rule.remaining -= 1
                         if rule.remaining == 0:
@@ -121,15 +183,42 @@ async def _drop(send):
     raise ConnectionDropped()
 
 
+def _error_body(status, message):
+    code = STATUS_CODES.get(status, ("ERROR", "Error"))[0]
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+async def _read_body(receive):
+    body, more = b"", True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    return body
+
+
 class FaultInjector:
     def __init__(self, app, faults):
         self.app = app
         self.faults = faults
+        self._later = set()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"].startswith("/_emulator"):
             await self.app(scope, receive, send)
             return
+        limit = self.faults.rate_limit
+        if not limit.admit():
+            self.faults.take(scope["method"], scope["path"])  # counted like any request
+            await _send_body(send, 429, _error_body(429, "Too many requests"), b"application/json",
+                             [(b"retry-after", str(limit.retry_after).encode())])
+            return
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            limit.release()
+
+    async def _serve(self, scope, receive, send):
         rule = self.faults.take(scope["method"], scope["path"])
         if rule is None:
             await self.app(scope, receive, send)
@@ -146,6 +235,25 @@ class FaultInjector:
             await _send_body(send, rule.status, body, b"application/json", extra)
         elif rule.kind == "html":
             await _send_body(send, rule.status, HTML_PAGE.format(status=rule.status).encode(), b"text/html")
+        elif rule.kind == "reply":
+            await _send_body(send, rule.status, rule.body.encode(), rule.content_type.encode())
+        elif rule.kind == "echo_headers":
+            # A careless upstream that repeats the request, headers and all, in its error.
+            request = "%s %s %s" % (scope["method"], scope["path"], " ".join(
+                "%s: %s" % (name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]))
+            if "html" in rule.content_type:
+                body = ("<html><body><h1>%d Error</h1><pre>%s</pre></body></html>" % (rule.status, request)).encode()
+            else:
+                body = _error_body(rule.status, "upstream failed for request: " + request)
+            await _send_body(send, rule.status, body, rule.content_type.encode())
+        elif rule.kind == "trickle":
+            await self._trickle(scope, receive, send, rule.seconds)
+        elif rule.kind == "late_commit":
+            body = await _read_body(receive)
+            task = asyncio.get_running_loop().create_task(self._carry_out_later(scope, body, rule.seconds))
+            self._later.add(task)
+            task.add_done_callback(self._later.discard)
+            await _drop(send)
         elif rule.kind == "drop":
             await _drop(send)
         else:  # lost_reply: the request is carried out, its answer never arrives
@@ -153,3 +261,35 @@ class FaultInjector:
                 return None
             await self.app(scope, receive, swallow)
             await _drop(send)
+
+    async def _trickle(self, scope, receive, send, seconds):
+        """The real reply, its body sent one byte every ``seconds``."""
+        parts = []
+
+        async def capture(message):
+            parts.append(message)
+
+        await self.app(scope, receive, capture)
+        start = next(part for part in parts if part["type"] == "http.response.start")
+        body = b"".join(part.get("body", b"") for part in parts if part["type"] == "http.response.body")
+        await send(start)
+        for index in range(len(body)):
+            await send({"type": "http.response.body", "body": body[index:index + 1], "more_body": True})
+            await asyncio.sleep(seconds)
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _carry_out_later(self, scope, body, seconds):
+        """The connection was cut at once; the request takes effect ``seconds`` later (a create commits late)."""
+        await asyncio.sleep(seconds)
+        delivered = []
+
+        async def replay():
+            if not delivered:
+                delivered.append(True)
+                return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.disconnect"}
+
+        async def swallow(message):
+            return None
+
+        await self.app(scope, replay, swallow)

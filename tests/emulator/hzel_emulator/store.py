@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE TABLE IF NOT EXISTS containers (
     id TEXT PRIMARY KEY,
     user_id TEXT NOT NULL REFERENCES users(id),
-    hostname TEXT NOT NULL UNIQUE,
+    hostname TEXT NOT NULL,
     state TEXT NOT NULL,
     cpu_cores INTEGER NOT NULL,
     memory_mb INTEGER NOT NULL,
@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS containers (
     created_at TEXT NOT NULL,
     ready_at REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS containers_user ON containers(user_id);
+CREATE UNIQUE INDEX IF NOT EXISTS containers_owner_hostname ON containers(user_id, hostname);
+CREATE INDEX IF NOT EXISTS containers_hostname ON containers(hostname);
 CREATE INDEX IF NOT EXISTS containers_provisioning ON containers(state, ready_at);
 """
 
@@ -92,9 +93,14 @@ class Store:
     create atomic, and the UNIQUE constraint on hostname is the last word.
     """
 
-    def __init__(self, path, provision_seconds=1.0):
+    HOSTNAME_SCOPES = ("platform", "owner")
+
+    def __init__(self, path, provision_seconds=1.0, hostname_scope="platform"):
         self.path = path
         self.provision_seconds = float(provision_seconds)
+        # "platform": a hostname is unique on the whole platform, as DNS names are (the default);
+        # "owner": unique per user only, so an admin can see two containers of one name.
+        self.hostname_scope = hostname_scope
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -201,6 +207,11 @@ class Store:
             "created_at": utc_now_iso(),
         }
         with self._lock:
+            # Check and insert under one lock: two simultaneous creates of one hostname make one container.
+            if self.hostname_scope == "platform":
+                taken = self._db.execute("SELECT 1 FROM containers WHERE hostname = ?", (spec["hostname"],)).fetchone()
+                if taken:
+                    raise HostnameTaken(spec["hostname"])
             try:
                 self._db.execute(
                     "INSERT INTO containers (%s, ready_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)" % ", ".join(RECORD_FIELDS),

@@ -19,8 +19,12 @@ LIST = API + "/api/v1/containers"
 TOKEN = "inventory-secret-token"
 
 
+def uuid_for(hostname):
+    return "01942cf7-0000-7000-8000-%012d" % (sum(map(ord, hostname)) * 7919 % 10 ** 12)
+
+
 def container(hostname, state="running", cpu_cores=1, memory_mb=512, disk_gb=18):
-    return {"id": "id-" + hostname, "user_id": "u1", "hostname": hostname, "state": state, "cpu_cores": cpu_cores,
+    return {"id": uuid_for(hostname), "user_id": "01942cf6-0000-7000-8000-000000000001", "hostname": hostname, "state": state, "cpu_cores": cpu_cores,
             "memory_mb": memory_mb, "disk_gb": disk_gb, "created_at": "2026-11-30T00:00:00Z"}
 
 
@@ -160,3 +164,134 @@ def test_only_hzel_yml_files_are_claimed(tmp_path, name, accepted):
     path = tmp_path / name
     path.write_text("plugin: hzel.cloud.hzel\n")
     assert load_plugin().verify_file(str(path)) is accepted
+
+
+def metrics_for(item):
+    return {"data": {"cpu_percent": 1.0, "memory_used_mb": 1, "memory_total_mb": item["memory_mb"],
+                     "disk_used_gb": 1.0, "disk_total_gb": item["disk_gb"]}}
+
+
+def warnings_of(capsys):
+    # Display writes warnings to stderr.
+    return capsys.readouterr().err
+
+
+def test_a_metrics_failure_loses_that_host_s_metrics_not_the_inventory(api, tmp_path, capsys):
+    for item in FLEET:
+        if item["hostname"] == "web-1":
+            api.get(LIST + "/%s/metrics" % item["id"], status=500, json={"error": {"code": "X", "message": "boom"}})
+        else:
+            api.get(LIST + "/%s/metrics" % item["id"], json=metrics_for(item))
+    inventory = parse(tmp_path, "include_metrics: true\napi_retries: 0\n")
+    assert hostnames(inventory) == ["db-1", "web-1", "web-2"]
+    assert "hzel_cpu_percent" not in inventory.get_host("web-1").vars
+    assert inventory.get_host("web-2").vars["hzel_cpu_percent"] == 1.0
+    assert "no metrics for 1 of 3 hosts" in warnings_of(capsys)
+
+
+def test_the_cache_is_not_shared_between_tokens_or_urls(api, tmp_path):
+    cache_dir = tmp_path / "cache"
+    config = "cache: true\ncache_plugin: ansible.builtin.jsonfile\ncache_connection: %s\n" % cache_dir
+    parse(tmp_path, config, cache=False)
+    api.replace(responses.GET, LIST, status=401, json={"error": {"code": "UNAUTHORIZED", "message": "no"}})
+    with pytest.raises(AnsibleError) as failure:
+        parse(tmp_path, config + "api_token: another-users-token\n", cache=True)
+    assert "Authentication with the hzel API failed" in str(failure.value)
+    # The first token still reads its own cache, without a request.
+    calls = len(api.calls)
+    assert hostnames(parse(tmp_path, config, cache=True)) == ["db-1", "web-1", "web-2"] and len(api.calls) == calls
+
+
+def test_values_from_the_api_are_never_templates(tmp_path):
+    hostile = dict(container("web-1"), created_at="{{ lookup('pipe', 'touch /tmp/hzel-pwned') }}")
+    with responses.RequestsMock() as mock:
+        mock.get(LIST, json={"data": [hostile]})
+        inventory = parse(tmp_path, "")
+    value = inventory.get_host("web-1").vars["hzel_created_at"]
+    assert type(value).__name__ == "AnsibleUnsafeText" or getattr(value, "__UNSAFE__", False) or \
+        "TrustedAsTemplate" not in repr(getattr(value, "_ansible_tags", ""))
+    assert not os.path.exists("/tmp/hzel-pwned")
+
+
+@pytest.mark.parametrize("hostname", ["localhost", "all", "ungrouped", "hzel"])
+def test_a_container_named_like_something_ansible_reserves_is_skipped_with_a_warning(tmp_path, capsys, hostname):
+    with responses.RequestsMock() as mock:
+        mock.get(LIST, json={"data": [container(hostname), container("web-1")]})
+        inventory = parse(tmp_path, "")
+    assert hostnames(inventory) == ["web-1"] and hostname not in inventory.hosts
+    assert "skipped 1 container(s) with a hostname that is a name Ansible reserves" in warnings_of(capsys)
+
+
+def test_a_hostname_that_two_containers_hold_is_skipped_naming_both_ids(tmp_path, capsys):
+    twin = dict(container("web-1"), id="01942cf7-0000-7000-8000-000000000099")
+    with responses.RequestsMock() as mock:
+        mock.get(LIST, json={"data": [container("web-1"), twin, container("db-1")]})
+        inventory = parse(tmp_path, "")
+    assert hostnames(inventory) == ["db-1"]
+    said = warnings_of(capsys)
+    assert "more than one visible container holds" in said and twin["id"] in said and uuid_for("web-1") in said
+
+
+def test_a_hostname_that_is_not_a_dns_label_is_skipped(tmp_path, capsys):
+    with responses.RequestsMock() as mock:
+        mock.get(LIST, json={"data": [container("web-1\n"), container("web-1")]})
+        inventory = parse(tmp_path, "")
+    assert hostnames(inventory) == ["web-1"] and "not a DNS label" in warnings_of(capsys)
+
+
+def test_a_reply_of_the_wrong_shape_is_an_error_not_an_empty_inventory(tmp_path):
+    with responses.RequestsMock() as mock:
+        mock.get(LIST, json={"data": ["web-1"]})
+        with pytest.raises(AnsibleError) as failure:
+            parse(tmp_path, "")
+    assert "something unexpected" in str(failure.value) and "GET %s" % LIST in str(failure.value)
+
+
+@pytest.mark.parametrize("config, says", [
+    ("stat: [running]\n", "'stat' (did you mean 'state'?)"),
+    ("include_metric: true\n", "'include_metric' (did you mean 'include_metrics'?)"),
+])
+def test_an_unknown_key_is_an_error_naming_the_nearest_option(api, tmp_path, config, says):
+    with pytest.raises(AnsibleError) as failure:
+        parse(tmp_path, config)
+    assert "unknown option" in str(failure.value) and says in str(failure.value) and not api.calls
+
+
+@pytest.mark.parametrize("config, says", [
+    ("api_timeout: .nan\n", "api_timeout must be a finite number"),
+    ("api_timeout: 1e308\n", "api_timeout must be greater than 0 and at most 3600"),
+    ("metrics_workers: 0\n", "metrics_workers must be at least 1"),
+])
+def test_absurd_numbers_are_refused(api, tmp_path, config, says):
+    with pytest.raises(AnsibleError) as failure:
+        parse(tmp_path, config)
+    assert says in str(failure.value) and not api.calls
+
+
+def test_a_token_with_a_newline_is_refused_without_being_shown(api, tmp_path):
+    with pytest.raises(AnsibleError) as failure:
+        parse(tmp_path, 'api_token: "abcdef-secret\\n"\n')
+    assert "line break" in str(failure.value) and "abcdef" not in str(failure.value) and not api.calls
+
+
+def test_an_api_that_echoes_the_token_in_an_error_page_never_shows_it(tmp_path):
+    with responses.RequestsMock() as mock:
+        mock.get(LIST, status=400, body="<pre>Authorization: Bearer %s</pre>" % TOKEN, content_type="text/html")
+        with pytest.raises(AnsibleError) as failure:
+            parse(tmp_path, "api_retries: 0\n")
+    assert TOKEN not in str(failure.value) and "********" in str(failure.value)
+
+
+def test_environment_fallbacks_and_defaults_are_the_same_for_modules_and_inventory():
+    from ansible import constants
+
+    from ansible_collections.hzel.cloud.plugins.module_utils._module import hzel_argument_spec
+    from ansible_collections.hzel.cloud.plugins.module_utils._options import API_OPTIONS
+
+    plugin = load_plugin()
+    spec = hzel_argument_spec()
+    documented = constants.config.get_configuration_definitions("inventory", plugin._load_name)
+    for name, option in API_OPTIONS.items():
+        assert spec[name]["fallback"][1] == [option.env]
+        assert [entry["name"] for entry in documented[name]["env"]] == [option.env]
+        assert spec[name].get("default") == option.default == documented[name].get("default")

@@ -12,12 +12,13 @@ import responses
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.hzel.cloud.plugins.module_utils import _module
-from ansible_collections.hzel.cloud.plugins.modules import hzel_container, hzel_container_info
+from ansible_collections.hzel.cloud.plugins.modules import hzel_container, hzel_container_info, hzel_containers
 
 API = "http://hzel.test"
 LIST = API + "/api/v1/containers"
 TOKEN = "module-secret-token"
-RECORD = {"id": "id-1", "user_id": "u1", "hostname": "web-1", "state": "running", "cpu_cores": 1,
+ID = "01942cf7-0000-7000-8000-000000000001"
+RECORD = {"id": ID, "user_id": "01942cf6-0000-7000-8000-000000000001", "hostname": "web-1", "state": "running", "cpu_cores": 1,
           "memory_mb": 512, "disk_gb": 18, "created_at": "2026-11-30T00:00:00Z"}
 
 
@@ -39,7 +40,7 @@ def test_an_unchanged_run_exits_unchanged_after_one_request(capsys):
 @responses.activate
 def test_diff_mode_returns_before_and_after(capsys):
     responses.get(LIST, json={"data": [RECORD]})
-    responses.post(LIST + "/id-1/stop", json={"data": dict(RECORD, state="stopped")})
+    responses.post(LIST + "/" + ID + "/stop", json={"data": dict(RECORD, state="stopped")})
     result = run_module(hzel_container, {"hostname": "web-1", "state": "stopped", "_ansible_diff": True}, capsys)
     assert result["changed"] is True
     assert result["diff"]["before"]["state"] == "running" and result["diff"]["after"]["state"] == "stopped"
@@ -89,7 +90,7 @@ def test_hostname_or_id_is_required(capsys):
 
 @responses.activate
 def test_info_sorts_by_hostname_and_adds_metrics(capsys):
-    other = dict(RECORD, id="id-0", hostname="app-0")
+    other = dict(RECORD, id="01942cf7-0000-7000-8000-000000000000", hostname="app-0")
     responses.get(LIST, json={"data": [RECORD, other]})
     for item in (RECORD, other):
         responses.get(LIST + "/%s/metrics" % item["id"],
@@ -98,3 +99,82 @@ def test_info_sorts_by_hostname_and_adds_metrics(capsys):
     result = run_module(hzel_container_info, {"include_metrics": True}, capsys)
     assert [c["hostname"] for c in result["containers"]] == ["app-0", "web-1"]
     assert result["containers"][0]["metrics"]["cpu_percent"] == 1.5 and result["changed"] is False
+
+
+@responses.activate
+def test_the_fleet_module_returns_records_in_input_order_and_actions_by_hostname(capsys):
+    stopped = dict(RECORD, id="01942cf7-0000-7000-8000-000000000002", hostname="web-2", state="stopped")
+    responses.get(LIST, json={"data": [RECORD, stopped]})
+    responses.post(LIST + "/%s/start" % stopped["id"], json={"data": dict(stopped, state="running")})
+    result = run_module(hzel_containers, {"containers": [{"hostname": "web-2"}, {"hostname": "web-1"}],
+                                          "state": "running", "_ansible_diff": True}, capsys)
+    assert result["changed"] is True and result["actions"] == {"web-2": "start", "web-1": "none"}
+    assert [c["state"] for c in result["containers"]] == ["running", "running"]
+    assert result["diff"] == [{"before_header": "web-2", "after_header": "web-2",
+                               "before": {"hostname": "web-2", "state": "stopped", "cpu_cores": 1, "memory_mb": 512,
+                                          "disk_gb": 18},
+                               "after": {"hostname": "web-2", "state": "running", "cpu_cores": 1, "memory_mb": 512,
+                                         "disk_gb": 18}}]
+
+
+@responses.activate
+def test_a_refused_plan_returns_every_problem_and_sends_no_post(capsys):
+    responses.get(LIST, json={"data": [dict(RECORD, cpu_cores=2)]})
+    result = run_module(hzel_containers, {"containers": [{"hostname": "web-1", "cpu_cores": 4},
+                                                         {"hostname": "new-1"}]}, capsys)
+    assert result["failed"] is True and "cpu_cores is 2, the parameters ask for 4" in result["msg"]
+    assert list(result["problems"]) == ["containers[0]"]
+    assert [call.request.method for call in responses.calls] == ["GET"]
+
+
+def test_a_misspelt_item_key_is_refused_by_the_argument_spec(capsys):
+    result = run_module(hzel_containers, {"containers": [{"hostname": "web-1", "cpu_core": 2}]}, capsys)
+    assert result["failed"] is True and "cpu_core" in result["msg"]
+
+
+@responses.activate
+def test_a_partial_failure_carries_what_was_done(capsys):
+    responses.get(LIST, json={"data": []})
+    responses.post(LIST, json={"data": dict(RECORD, state="running")})
+    responses.post(LIST, status=400, json={"error": {"code": "BAD_REQUEST", "message": "memory_mb: too large"}})
+    result = run_module(hzel_containers, {"containers": [{"hostname": "web-1"}, {"hostname": "web-9"}],
+                                          "parallelism": 1}, capsys)
+    assert result["failed"] is True and "1 of 2 containers did not converge" in result["msg"]
+    assert result["actions"] == {"web-1": "create", "web-9": "none"}
+    assert result["containers"][0]["hostname"] == "web-1" and result["containers"][1] is None
+    assert "memory_mb: too large" in result["failures"]["web-9"]
+
+
+@pytest.mark.parametrize("token", ["module-secret-token\n", "module-secret\ttoken"])
+def test_a_token_with_control_characters_is_never_echoed(capsys, token):
+    result = run_module(hzel_container, {"hostname": "web-1", "api_token": token}, capsys)
+    assert result["failed"] is True and "module-secret" not in json.dumps(result)
+
+
+@responses.activate
+def test_an_echoed_token_in_any_form_is_scrubbed_from_the_result(capsys):
+    responses.get(LIST, status=400, json={"error": {"code": "BAD", "message": "saw %r and %s" % (TOKEN, TOKEN)}})
+    result = run_module(hzel_container, {"hostname": "web-1"}, capsys)
+    assert TOKEN not in json.dumps(result) and TOKEN[:8] not in json.dumps(result)
+
+
+@pytest.mark.parametrize("args, says", [
+    ({"hostname": "web-1", "api_timeout": float("nan")}, "api_timeout must be a finite number"),
+    ({"hostname": "web-1", "wait_timeout": float("nan")}, "wait_timeout must be a finite number"),
+    ({"hostname": "web-1", "wait_timeout": 1e308}, "wait_timeout must be greater than 0 and at most 86400"),
+    ({"id": "."}, "id must be a container UUID"),
+    ({"hostname": "web-1\n"}, "hostname must be a DNS label"),
+])
+def test_absurd_parameters_are_refused_before_any_request(capsys, args, says):
+    with responses.RequestsMock() as mock:
+        result = run_module(hzel_container, args, capsys)
+        assert not mock.calls
+    assert result["failed"] is True and says in result["msg"]
+
+
+def test_the_info_module_refuses_an_id_that_would_be_another_path(capsys):
+    with responses.RequestsMock() as mock:
+        result = run_module(hzel_container_info, {"id": "../containers"}, capsys)
+        assert not mock.calls
+    assert result["failed"] is True and "UUID" in result["msg"]
+

@@ -1,0 +1,253 @@
+# -*- coding: utf-8 -*-
+# Copyright: hzel.cloud contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module_utils is PRIVATE to the hzel.cloud collection: it may change at
+# any time, without notice, and is not for use by other collections.
+
+"""The executor: read, plan, then apply a fleet concurrently and wait for all of it at once.
+
+Plain code over the containers API, the desired items, the settings and a
+check-mode flag; ``sleep`` and ``clock`` can be replaced, so it is tested
+without Ansible and without waiting.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from ansible_collections.hzel.cloud.plugins.module_utils._containers import ContainersAPI
+from ansible_collections.hzel.cloud.plugins.module_utils._plan import (
+    LISTED_PROBLEMS,
+    DesiredContainer,
+    FleetSettings,
+    Step,
+    adopt,
+    describe,
+    diff_view,
+    make_plan,
+    reads_by_id,
+)
+from ansible_collections.hzel.cloud.plugins.module_utils._transport import HzelError, HzelNotFound, plain_number
+
+# Poll provisioning containers often at first, so that a short provisioning
+# is seen within half a second of its end, then back off for long ones.
+POLL_FIRST = 0.1
+POLL_FACTOR = 1.5
+POLL_SHORT_CAP = 0.4
+POLL_LONG_CAP = 2.0
+POLL_SHORT_PERIOD = 10.0
+
+Record = Dict[str, Any]
+
+
+class FleetOutcome:
+    """What a converge did (or would do, in check mode), in the order of the input."""
+
+    def __init__(self, steps: Sequence[Step], records: List[Optional[Record]], actions: List[str],
+                 failures: Dict[int, str]) -> None:
+        self.steps = steps
+        self.records = records
+        self.actions = actions
+        self.failures = failures
+
+    @property
+    def changed(self) -> bool:
+        return any(action != "none" for action in self.actions)
+
+    def name(self, index: int) -> str:
+        record = self.records[index] or self.steps[index].current
+        return record["hostname"] if record else self.steps[index].desired.name
+
+    @property
+    def action_map(self) -> Dict[str, str]:
+        return {self.name(index): action for index, action in enumerate(self.actions)}
+
+    @property
+    def failure_map(self) -> Dict[str, str]:
+        return {self.name(index): message for index, message in sorted(self.failures.items())}
+
+    def diffs(self) -> List[Dict[str, Any]]:
+        """One before/after per container that changes, headed by its hostname: readable for a fleet of 100."""
+        return [
+            {"before_header": self.name(index), "after_header": self.name(index),
+             "before": diff_view(step.current), "after": diff_view(self.records[index])}
+            for index, step in enumerate(self.steps) if self.actions[index] != "none"
+        ]
+
+    def failure_message(self) -> str:
+        if len(self.steps) == 1:
+            return next(iter(self.failures.values()))
+        listed = ["%s: %s" % (name, message) for name, message in list(self.failure_map.items())[:LISTED_PROBLEMS]]
+        more = len(self.failures) - LISTED_PROBLEMS
+        return "%d of %d containers did not converge (the others did): %s%s" % (
+            len(self.failures), len(self.steps), "; ".join(listed),
+            "; and %d more (see 'failures')" % more if more > 0 else "")
+
+
+class FleetFailed(HzelError):
+    """Some items did not converge; ``outcome`` reports everything that was done."""
+
+    def __init__(self, outcome: FleetOutcome) -> None:
+        super().__init__(outcome.failure_message())
+        self.outcome = outcome
+
+
+def run_pool(work: Callable[[Any], Any], items: Sequence[Any], workers: int) -> List[Tuple[Any, Optional[HzelError]]]:
+    """Run work(item) for every item, at most ``workers`` at once; (result, error) in item order."""
+    def guarded(item):
+        try:
+            return work(item), None
+        except HzelError as exc:
+            return None, exc
+
+    if not items:
+        return []
+    if len(items) == 1 or workers <= 1:
+        return [guarded(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(guarded, items))
+
+
+class FleetExecutor:
+    def __init__(self, api: ContainersAPI, settings: FleetSettings, check_mode: bool = False,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+        self.api = api
+        self.settings = settings
+        self.check_mode = check_mode
+        self._sleep = sleep
+        self._clock = clock
+
+    def converge(self, desired: Sequence[DesiredContainer]) -> FleetOutcome:
+        """Read once, plan (all or nothing), then apply; raises PlanRefused or FleetFailed."""
+        steps = make_plan(desired, self.read_current(desired), self.settings)
+        if self.check_mode:
+            return FleetOutcome(steps, [step.predicted for step in steps], [step.action for step in steps], {})
+        outcome = self.apply(steps)
+        if outcome.failures:
+            raise FleetFailed(outcome)
+        return outcome
+
+    def read_current(self, desired: Sequence[DesiredContainer]) -> List[Record]:
+        if reads_by_id(desired):
+            try:
+                return [self.api.get(desired[0].id or "")]
+            except HzelNotFound:
+                return []
+        return self.api.list()
+
+    def apply(self, steps: Sequence[Step]) -> FleetOutcome:
+        started = self._clock()
+        steps = list(steps)
+        records = [step.current for step in steps]  # type: List[Optional[Record]]
+        actions = ["none"] * len(steps)
+        failures = {}  # type: Dict[int, str]
+
+        def first_request(index):
+            step = steps[index]
+            if step.request == "create":
+                spec = dict(step.desired.spec, hostname=step.desired.hostname)
+                return self.api.create(spec)
+            return self._power(step.request, records[index])
+
+        for index, (record, error) in self._each([i for i, s in enumerate(steps) if s.request], first_request):
+            if error is not None:
+                failures[index] = error.message
+                continue
+            if record.pop("adopted", False):
+                try:
+                    steps[index] = adopt(steps[index], record, self.settings)
+                except HzelError as exc:
+                    failures[index] = "created meanwhile by another run, and " + exc.message
+                    records[index] = record
+                    continue
+                steps[index].current = record
+            else:
+                actions[index] = steps[index].action
+            records[index] = record
+
+        settling = [i for i, step in enumerate(steps)
+                    if i not in failures and step.settle and (records[i] or {}).get("state") == "provisioning"]
+        self._wait_together(settling, records, failures, started)
+
+        def follow_up(index):
+            return self._power(steps[index].after_settle, records[index])
+
+        after = [i for i, step in enumerate(steps) if step.after_settle and i not in failures]
+        for index, (record, error) in self._each(after, follow_up):
+            if error is not None:
+                failures[index] = error.message
+                continue
+            records[index] = record
+            if actions[index] == "none":
+                actions[index] = steps[index].after_settle or "none"
+        return FleetOutcome(steps, records, actions, failures)
+
+    def _each(self, indexes: List[int], work: Callable[[int], Any]) -> Iterable[Tuple[int, Tuple[Any, Optional[HzelError]]]]:
+        return zip(indexes, run_pool(work, indexes, self.settings.parallelism))
+
+    def _power(self, action: Optional[str], record: Optional[Record]) -> Record:
+        assert action in ("start", "stop", "restart") and record is not None
+        return getattr(self.api, action)(record["id"])
+
+    def _wait_together(self, pending_indexes: List[int], records: List[Optional[Record]], failures: Dict[int, str],
+                       started: float) -> None:
+        """Poll while containers are provisioning: one request per round for the whole fleet."""
+        pending = {records[i]["id"]: i for i in pending_indexes}  # type: ignore[index]
+        timeout = self.settings.wait_timeout
+        delay = POLL_FIRST
+        while pending:
+            elapsed = self._clock() - started
+            if elapsed >= timeout:
+                for container_id, index in pending.items():
+                    failures[index] = "Container %s was still '%s' after waiting %ss (wait_timeout)" % (
+                        describe(records[index] or {}), (records[index] or {}).get("state"), plain_number(timeout))
+                return
+            self._sleep(min(delay, timeout - elapsed))
+            try:
+                seen = self._poll(list(pending))
+            except HzelError as exc:
+                for index in pending.values():
+                    failures[index] = "while waiting for provisioning: " + exc.message
+                return
+            for container_id, index in list(pending.items()):
+                record = seen.get(container_id)
+                if record is None:
+                    failures[index] = "Container %s disappeared while provisioning" % describe(records[index] or {})
+                    del pending[container_id]
+                    continue
+                records[index] = record
+                if record["state"] == "provisioning":
+                    continue
+                del pending[container_id]
+                if record["state"] == "failed":
+                    failures[index] = "Container %s ended in state 'failed' while provisioning" % describe(record)
+            cap = POLL_SHORT_CAP if self._clock() - started < POLL_SHORT_PERIOD else POLL_LONG_CAP
+            delay = min(delay * POLL_FACTOR, cap)
+
+    def _poll(self, container_ids: List[str]) -> Dict[str, Record]:
+        # One container: one small GET. More: one list read, whatever their number.
+        if len(container_ids) == 1:
+            try:
+                return {container_ids[0]: self.api.get(container_ids[0])}
+            except HzelNotFound:
+                return {}
+        return {record["id"]: record for record in self.api.list()}
+
+
+def fetch_metrics(api: ContainersAPI, records: Sequence[Record], workers: int) -> Tuple[List[Record], Dict[str, str]]:
+    """Every record with its ``metrics``, fetched concurrently; a failure loses one host's metrics, not the rest.
+
+    Returns the records (``metrics`` is None where the fetch failed) and the
+    failures by hostname.
+    """
+    results = run_pool(lambda record: api.metrics(record["id"]), list(records), workers)
+    with_metrics = []
+    failures = {}
+    for record, (metrics, error) in zip(records, results):
+        with_metrics.append(dict(record, metrics=metrics))
+        if error is not None:
+            failures[record["hostname"]] = error.message
+    return with_metrics, failures

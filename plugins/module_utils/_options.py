@@ -1,0 +1,97 @@
+# -*- coding: utf-8 -*-
+# Copyright: hzel.cloud contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module_utils is PRIVATE to the hzel.cloud collection: it may change at
+# any time, without notice, and is not for use by other collections.
+
+"""The options every hzel module and the inventory plugin share, defined once.
+
+Names, types, defaults, environment variables and bounds live here; the
+modules' argument specs are built from them, the doc fragment states them (a
+unit test compares the two), and ``build_client`` is the one client factory.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Mapping, NamedTuple, Optional
+
+from ansible_collections.hzel.cloud.plugins.module_utils._containers import ContainersAPI
+from ansible_collections.hzel.cloud.plugins.module_utils._transport import (
+    DEFAULT_API_URL,
+    HzelError,
+    HzelTransport,
+    plain_number,
+)
+
+
+class InvalidParameters(HzelError):
+    pass
+
+
+class OptionSpec(NamedTuple):
+    type: str
+    default: Any
+    env: str
+    low: Optional[float] = None
+    high: Optional[float] = None
+
+
+API_OPTIONS = {
+    "api_url": OptionSpec("str", DEFAULT_API_URL, "HZEL_API_URL"),
+    "api_token": OptionSpec("str", None, "HZEL_API_TOKEN"),
+    "validate_certs": OptionSpec("bool", True, "HZEL_VALIDATE_CERTS"),
+    "api_timeout": OptionSpec("float", 30.0, "HZEL_API_TIMEOUT", 0.0, 3600.0),
+    "api_retries": OptionSpec("int", 5, "HZEL_API_RETRIES", 0, 20),
+}  # type: Dict[str, OptionSpec]
+
+DESIRED_STATES = ("present", "running", "stopped", "restarted")
+DEFAULT_STATE = "present"
+SPEC_FIELDS = ("cpu_cores", "memory_mb", "disk_gb")
+SPEC_DEFAULTS = {"cpu_cores": 1, "memory_mb": 512, "disk_gb": 18}
+DISK_GB_RANGE = (18, 32)
+WAIT_TIMEOUT_DEFAULT = 300.0
+WAIT_TIMEOUT_MAX = 86400.0
+PARALLELISM_DEFAULT = 8
+PARALLELISM_MAX = 64
+
+
+def check_number(name: str, value: Any, low: Optional[float] = None, high: Optional[float] = None,
+                 integer: bool = False, low_inclusive: bool = False) -> Any:
+    """A finite number within its bounds, or an InvalidParameters naming the option and the bounds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        raise InvalidParameters("%s must be %s, got %r" % (name, "a whole number" if integer else "a number", value))
+    if not math.isfinite(value):
+        raise InvalidParameters("%s must be a finite number, got %r" % (name, value))
+    too_low = low is not None and (value < low if low_inclusive else value <= low)
+    if too_low or (high is not None and value > high):
+        if low is None:
+            bounds = "at most %s" % plain_number(high)
+        elif high is None:
+            bounds = "%s %s" % ("at least" if low_inclusive else "greater than", plain_number(low))
+        else:
+            bounds = "%s %s and at most %s" % ("at least" if low_inclusive else "greater than", plain_number(low), plain_number(high))
+        raise InvalidParameters("%s must be %s, got %r" % (name, bounds, value))
+    return value
+
+
+def build_client(options: Mapping[str, Any], pool_size: int = 10, **transport_kwargs: Any) -> ContainersAPI:
+    """The client of modules and inventory plugin alike, from the shared options (after their fallbacks)."""
+    timeout = check_number("api_timeout", options.get("api_timeout", API_OPTIONS["api_timeout"].default),
+                           *API_OPTIONS["api_timeout"][3:])
+    retries = check_number("api_retries", options.get("api_retries", API_OPTIONS["api_retries"].default),
+                           *API_OPTIONS["api_retries"][3:], integer=True, low_inclusive=True)
+    validate_certs = options.get("validate_certs", True)
+    if not isinstance(validate_certs, bool):
+        raise InvalidParameters("validate_certs must be true or false, got %r" % (validate_certs,))
+    transport = HzelTransport(
+        api_url=options.get("api_url") or DEFAULT_API_URL,
+        api_token=options.get("api_token"),
+        validate_certs=validate_certs,
+        timeout=timeout,
+        retries=retries,
+        pool_size=pool_size,
+        **transport_kwargs
+    )
+    return ContainersAPI(transport)

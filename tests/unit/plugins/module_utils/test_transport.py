@@ -1,0 +1,393 @@
+# Copyright: hzel.cloud contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import re
+import threading
+import time
+
+import pytest
+import requests
+import responses
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from ansible_collections.hzel.cloud.plugins.module_utils._containers import ContainersAPI
+from ansible_collections.hzel.cloud.plugins.module_utils._transport import (
+    USER_AGENT,
+    HzelAuthError,
+    HzelBadRequest,
+    HzelError,
+    HzelNotFound,
+    HzelTransport,
+    HzelUnavailable,
+    RateGate,
+)
+from ansible_collections.hzel.cloud.plugins.module_utils._options import build_client
+
+API = "http://hzel.test"
+LIST = API + "/api/v1/containers"
+TOKEN = "s3cret-token-value"
+RECORD = {
+    "id": "01942cf7-0000-7000-8000-000000000001", "user_id": "01942cf6-0000-7000-8000-000000000001", "hostname": "web-1", "state": "running",
+    "cpu_cores": 1, "memory_mb": 512, "disk_gb": 18, "created_at": "2026-03-28T00:00:00Z",
+}
+ONE = LIST + "/" + RECORD["id"]
+
+
+def error_body(code, message):
+    return {"error": {"code": code, "message": message}}
+
+
+class FakeTime:
+    """A clock that moves only when something sleeps."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.sleeps = []
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def clock(self):
+        return self.now
+
+
+@pytest.fixture
+def fake_time():
+    return FakeTime()
+
+
+@pytest.fixture
+def sleeps(fake_time):
+    return fake_time.sleeps
+
+
+def HzelClient(api_url, token, sleep=None, clock=None, **options):
+    """The containers API over a transport, as build_client makes it."""
+    return ContainersAPI(HzelTransport(api_url, token, sleep=sleep or (lambda s: None), clock=clock or (lambda: 0.0),
+                                       **options))
+
+
+@pytest.fixture
+def client(fake_time):
+    return HzelClient(API, TOKEN, retries=3, sleep=fake_time.sleep, clock=fake_time.clock)
+
+
+@pytest.fixture
+def api():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def refused():
+    return requests.exceptions.ConnectionError(MaxRetryError(None, LIST, NewConnectionError(None, "[Errno 111] Connection refused")))
+
+
+def sent(api, method):
+    return [call for call in api.calls if call.request.method == method]
+
+
+def test_requests_carry_the_bearer_token_and_the_collection_user_agent(api, client):
+    api.get(LIST, json={"data": [RECORD]})
+    assert client.list() == [RECORD]
+    headers = api.calls[0].request.headers
+    assert headers["Authorization"] == "Bearer " + TOKEN
+    assert headers["User-Agent"] == USER_AGENT
+
+
+def test_a_missing_token_fails_before_any_request_naming_both_ways_to_give_one(api):
+    with pytest.raises(HzelAuthError) as failure:
+        HzelClient(API, None)
+    assert "api_token" in failure.value.message and "HZEL_API_TOKEN" in failure.value.message
+    assert not api.calls
+
+
+def test_a_refused_token_says_authentication_failed_and_never_echoes_the_token(api, client):
+    api.get(LIST, status=401, json=error_body("UNAUTHORIZED", "Missing or invalid auth"))
+    with pytest.raises(HzelAuthError) as failure:
+        client.list()
+    assert "Authentication with the hzel API failed" in failure.value.message
+    assert "api_token" in failure.value.message and failure.value.code == "UNAUTHORIZED"
+    assert TOKEN not in str(failure.value)
+
+
+def test_not_found_is_its_own_error(api, client):
+    api.get(ONE, status=404, json=error_body("NOT_FOUND", "Container not found or not owned by user"))
+    with pytest.raises(HzelNotFound) as failure:
+        client.get(RECORD["id"])
+    assert failure.value.status == 404
+
+
+def test_a_bad_request_carries_the_api_message(api, client):
+    api.post(LIST, status=400, json=error_body("BAD_REQUEST", "disk_gb: must be between 18 and 32"))
+    api.get(LIST, json={"data": []})
+    with pytest.raises(HzelBadRequest) as failure:
+        client.create({"hostname": "web-1", "disk_gb": 40})
+    assert "disk_gb: must be between 18 and 32" in failure.value.message
+
+
+def test_csrf_rejection_explains_that_a_token_is_needed(api, client):
+    api.post(ONE + "/stop", status=403, json=error_body("CSRF_REJECTED", "Session auth missing x-csrf-token"))
+    with pytest.raises(HzelAuthError) as failure:
+        client.stop(RECORD["id"])
+    assert "CSRF" in failure.value.message and "personal access token" in failure.value.message
+
+
+def test_an_html_page_from_a_proxy_is_retried_then_reported_with_an_excerpt(api, client, sleeps):
+    page = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1>nginx</body></html>"
+    api.get(LIST, status=502, body=page, content_type="text/html")
+    with pytest.raises(HzelUnavailable) as failure:
+        client.list()
+    message = failure.value.message
+    assert "HTTP 502" in message and "not JSON" in message and "502 Bad Gateway" in message
+    assert "<html>" not in message and "after 4 attempts" in message
+    assert len(api.calls) == 4 and len(sleeps) == 3
+
+
+def test_an_html_page_with_status_200_is_not_mistaken_for_data(api, client):
+    api.get(LIST, status=200, body="<html>login</html>", content_type="text/html")
+    with pytest.raises(HzelError) as failure:
+        client.list()
+    assert "not JSON" in failure.value.message and len(api.calls) == 1
+
+
+def test_429_waits_as_long_as_retry_after_says(api, client, sleeps):
+    api.get(LIST, status=429, json=error_body("RATE_LIMITED", "slow down"), headers={"Retry-After": "2"})
+    api.get(LIST, json={"data": []})
+    assert client.list() == []
+    assert sleeps == [2.0]
+
+
+def test_backoff_grows_with_jitter_below_the_cap(api, fake_time, sleeps):
+    client = HzelClient(API, TOKEN, retries=5, backoff=1.0, backoff_max=4.0, sleep=fake_time.sleep, clock=fake_time.clock)
+    api.get(LIST, status=503, json=error_body("SERVICE_UNAVAILABLE", "down"))
+    with pytest.raises(HzelUnavailable):
+        client.list()
+    bounds = [(0.5, 1.0), (1.0, 2.0), (2.0, 4.0), (2.0, 4.0), (2.0, 4.0)]
+    assert len(sleeps) == len(bounds)
+    assert all(low <= delay <= high for delay, (low, high) in zip(sleeps, bounds))
+
+
+def test_an_unreachable_api_is_one_clear_error(api, client):
+    api.get(LIST, body=refused())
+    with pytest.raises(HzelUnavailable) as failure:
+        client.list()
+    assert "could not be reached" in failure.value.message and "Connection refused" in failure.value.message
+    assert API in failure.value.message
+
+
+def test_a_timeout_is_retried_for_reads(api, client):
+    api.get(LIST, body=requests.exceptions.ReadTimeout("read timed out"))
+    api.get(LIST, json={"data": [RECORD]})
+    assert client.list() == [RECORD]
+
+
+def test_a_create_whose_reply_was_lost_is_found_by_hostname_not_sent_again(api, client):
+    api.post(LIST, body=requests.exceptions.ConnectionError("Connection aborted: RemoteDisconnected"))
+    api.get(LIST, json={"data": [RECORD]})
+    assert client.create({"hostname": "web-1"}) == RECORD
+    assert len(sent(api, "POST")) == 1
+
+
+def test_a_create_whose_every_reply_was_lost_still_returns_the_committed_container(api, fake_time, sleeps):
+    client = HzelClient(API, TOKEN, retries=1, sleep=fake_time.sleep, clock=fake_time.clock)
+    api.post(LIST, body=requests.exceptions.ConnectionError("Connection aborted: RemoteDisconnected"))
+    api.get(LIST, json={"data": []})
+    api.get(LIST, json={"data": [RECORD]})
+    assert client.create({"hostname": "web-1"}) == RECORD
+    assert [call.request.method for call in api.calls] == ["POST", "GET", "POST", "GET"]
+
+
+def test_an_unreachable_api_is_not_waited_for_after_the_last_attempt(api, fake_time, sleeps):
+    client = HzelClient(API, TOKEN, retries=2, sleep=fake_time.sleep, clock=fake_time.clock)
+    api.get(LIST, body=refused())
+    with pytest.raises(HzelUnavailable):
+        client.list()
+    assert len(api.calls) == 3 and len(sleeps) == 2
+
+
+def test_a_create_answered_502_is_sent_again_only_after_the_lookup_finds_nothing(api, client):
+    api.post(LIST, status=502, json=error_body("BAD_GATEWAY", "upstream"))
+    api.post(LIST, json={"data": RECORD})
+    api.get(LIST, json={"data": []})
+    assert client.create({"hostname": "web-1"}) == RECORD
+    assert [call.request.method for call in api.calls] == ["POST", "GET", "POST"]
+
+
+def test_a_create_answered_500_returns_the_container_if_it_was_committed(api, client):
+    api.post(LIST, status=500, json=error_body("INTERNAL_ERROR", "oops"))
+    api.get(LIST, json={"data": [RECORD]})
+    assert client.create({"hostname": "web-1"}) == RECORD
+    assert len(sent(api, "POST")) == 1
+
+
+def test_a_create_refused_with_429_is_sent_again_without_a_lookup(api, client):  # 429: nothing was done
+    api.post(LIST, status=429, json=error_body("RATE_LIMITED", "slow down"), headers={"Retry-After": "0"})
+    api.post(LIST, json={"data": RECORD})
+    assert client.create({"hostname": "web-1"}) == RECORD
+    assert [call.request.method for call in api.calls] == ["POST", "POST"]
+    assert json.loads(api.calls[1].request.body) == {"hostname": "web-1"}
+
+
+def test_start_is_repeated_after_a_503_because_a_repeat_does_no_harm(api, client):
+    api.post(ONE + "/start", status=503, json=error_body("SERVICE_UNAVAILABLE", "busy"))
+    api.post(ONE + "/start", json={"data": RECORD})
+    assert client.start(RECORD["id"]) == RECORD
+
+
+def test_restart_is_not_repeated_when_it_may_have_reached_the_api(api, client):
+    api.post(ONE + "/restart", status=503, json=error_body("SERVICE_UNAVAILABLE", "busy"))
+    with pytest.raises(HzelUnavailable) as failure:
+        client.restart(RECORD["id"])
+    assert len(api.calls) == 1 and "after 1 attempt" in failure.value.message
+
+
+def test_restart_is_repeated_when_the_connection_was_refused(api, client):
+    api.post(ONE + "/restart", body=refused())
+    api.post(ONE + "/restart", json={"data": RECORD})
+    assert client.restart(RECORD["id"]) == RECORD
+
+
+def test_a_reply_without_the_data_envelope_is_an_error(api, client):
+    api.get(LIST, json={"containers": []})
+    with pytest.raises(HzelError) as failure:
+        client.list()
+    assert "envelope" in failure.value.message
+
+
+
+
+@pytest.mark.parametrize("token, says", [
+    ("abc-token\n", "line break"), ("abc\r\ntoken", "line break"), ("abc\ttoken", "control character"),
+    ("abc token", "white space"), ("abcé-token", "not printable ASCII"), ("", "No hzel API token"),
+])
+def test_a_token_that_cannot_be_a_header_is_refused_before_any_request_without_echoing_it(api, token, says):
+    with pytest.raises(HzelAuthError) as failure:
+        HzelClient(API, token)
+    assert says in failure.value.message and not api.calls
+    if token.strip():
+        assert token.strip()[:3] + "-" not in failure.value.message and "abc" not in failure.value.message
+
+
+@pytest.mark.parametrize("form", [TOKEN, json.dumps(TOKEN)[1:-1], "Bearer " + TOKEN])
+@pytest.mark.parametrize("status, content_type", [(400, "json"), (500, "json"), (500, "html"), (200, "html")])
+def test_an_api_that_echoes_the_token_never_gets_it_into_a_message(api, status, content_type, form):
+    client = HzelClient(API, TOKEN, retries=0)
+    if content_type == "json":
+        api.get(LIST, status=status, json=error_body("BAD", "your request: Authorization: " + form))
+    else:
+        api.get(LIST, status=status, body="<pre>Authorization: %s</pre>" % form, content_type="text/html")
+    with pytest.raises(HzelError) as failure:
+        client.list()
+    assert TOKEN not in failure.value.message and TOKEN[:6] not in failure.value.message
+    assert "********" in failure.value.message
+
+
+def test_a_token_cut_by_the_length_bound_leaves_no_prefix_behind(api):
+    client = HzelClient(API, TOKEN, retries=0)
+    # Placed so that the excerpt's cut would fall in the middle of the token.
+    api.get(LIST, status=400, json=error_body("BAD", "x" * 290 + TOKEN + "y" * 100))
+    with pytest.raises(HzelError) as failure:
+        client.list()
+    assert TOKEN[:5] not in failure.value.message
+
+
+def test_a_ten_megabyte_error_message_becomes_a_bounded_message(api, client):
+    api.get(LIST, status=400, json=error_body("BAD_REQUEST", "z" * 10_000_000))
+    with pytest.raises(HzelBadRequest) as failure:
+        client.list()
+    assert len(failure.value.message) <= 2000 and failure.value.message.endswith("...")
+
+
+def test_a_429_does_not_spend_retries_and_holds_the_whole_transport(api, fake_time):
+    client = HzelClient(API, TOKEN, retries=0, sleep=fake_time.sleep, clock=fake_time.clock)
+    for _ in range(4):
+        api.get(LIST, status=429, json=error_body("RATE_LIMITED", "slow down"), headers={"Retry-After": "3"})
+    api.get(LIST, json={"data": []})
+    assert client.list() == []
+    assert fake_time.sleeps == [3.0] * 4
+
+
+def test_a_rate_limit_that_never_lifts_fails_after_the_documented_patience(api, fake_time):
+    client = HzelClient(API, TOKEN, retries=5, sleep=fake_time.sleep, clock=fake_time.clock)
+    api.get(LIST, status=429, json=error_body("RATE_LIMITED", "slow down"), headers={"Retry-After": "50"})
+    with pytest.raises(HzelUnavailable) as failure:
+        client.list()
+    assert "rate limit" in failure.value.message and sum(fake_time.sleeps) <= 120
+    assert len(api.calls) == 3
+
+
+def test_the_rate_gate_holds_every_request_until_the_latest_retry_after():
+    waits = FakeTime()
+    gate = RateGate(waits.sleep, waits.clock)
+    gate.hold(2.0)
+    gate.hold(1.0)
+    assert gate.wait() == 2.0 and gate.wait() == 0.0
+
+
+class _TrickleHandler(http.server.BaseHTTPRequestHandler):
+    sent = []
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        body = b'{"data": []}' + b" " * 200
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        for index in range(len(body)):
+            try:
+                self.wfile.write(body[index:index + 1])
+                self.wfile.flush()
+            except OSError:
+                return
+            self.sent.append(index)
+            time.sleep(0.02)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_api_timeout_is_a_deadline_for_the_whole_request_not_per_byte():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TrickleHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = HzelClient("http://127.0.0.1:%d" % server.server_address[1], TOKEN, timeout=0.5, retries=0)
+        with pytest.raises(HzelUnavailable) as failure:
+            client.list()
+        assert "no complete reply within 0.5s" in failure.value.message
+        # Each byte came well within 0.5 s, so only a deadline on the whole request ends it this early.
+        assert len(_TrickleHandler.sent) < 200
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize("options, named", [
+    (dict(timeout=0), "api_timeout"), (dict(timeout=-1.5), "api_timeout"), (dict(timeout=float("nan")), "api_timeout"),
+    (dict(timeout=float("inf")), "api_timeout"), (dict(timeout=1e308), "api_timeout"), (dict(retries=-1), "api_retries"),
+    (dict(retries=1000), "api_retries"), (dict(validate_certs="no"), "validate_certs"),
+])
+def test_transport_options_out_of_range_are_refused_before_any_request(api, options, named):
+    with pytest.raises(HzelError) as failure:
+        build_client(dict(dict(api_url=API, api_token=TOKEN), **{
+            {"timeout": "api_timeout", "retries": "api_retries"}.get(key, key): value for key, value in options.items()}))
+    assert named in failure.value.message and not api.calls
+
+
+@pytest.mark.parametrize("url", ["api.hzel.org", "ftp://api.hzel.org", "http://api.hzel.org/ x", "http://u:p@host",
+                                 "http://host?x=1"])
+def test_an_invalid_api_url_is_refused(url):
+    with pytest.raises(HzelError) as failure:
+        HzelClient(url, TOKEN)
+    assert "api_url" in failure.value.message
+
+
+def test_the_user_agent_carries_the_version_of_galaxy_yml():
+    galaxy = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "galaxy.yml")
+    with open(galaxy, encoding="utf-8") as handle:
+        version = re.search(r"^version: *(\S+)", handle.read(), re.MULTILINE).group(1)
+    assert USER_AGENT == "ansible-hzel.cloud/%s" % version
