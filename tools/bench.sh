@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Benchmarks that print figures: the modules (requests of an unchanged run, a loop
 # against ansible.builtin.uri) and the inventory plugin with 10,000 containers.
-# Usage: tools/bench.sh [modules] [inventory]
+# Usage: tools/bench.sh [modules] [inventory] [fleet]
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "$0")/common.sh"
 BENCHES=("$@")
-[ ${#BENCHES[@]} -gt 0 ] || BENCHES=(modules inventory)
+[ ${#BENCHES[@]} -gt 0 ] || BENCHES=(modules inventory fleet)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/hzel-bench.XXXXXX")
 trap 'stop_emulator; rm -rf "$WORK"' EXIT
 ensure_venv

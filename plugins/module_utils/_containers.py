@@ -199,4 +199,3 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 
 def is_container_id(value: Any) -> bool:
     return isinstance(value, str) and _UUID.fullmatch(value) is not None
-

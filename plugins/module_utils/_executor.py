@@ -189,7 +189,8 @@ class FleetExecutor:
         return zip(indexes, run_pool(work, indexes, self.settings.parallelism))
 
     def _power(self, action: Optional[str], record: Optional[Record]) -> Record:
-        assert action in ("start", "stop", "restart") and record is not None
+        if action not in ("start", "stop", "restart") or record is None:
+            raise HzelError("internal error: no power action %r for %r" % (action, record))
         return getattr(self.api, action)(record["id"])
 
     def _wait_together(self, pending_indexes: List[int], records: List[Optional[Record]], failures: Dict[int, str],

@@ -205,7 +205,11 @@ def _desired_item(item: Any, default_state: str, label: str) -> DesiredContainer
 def _refusal(problems: Dict[str, str], what: str) -> PlanRefused:
     if len(problems) == 1:
         key, problem = next(iter(problems.items()))
-        message = problem if key in ("parameters", "") or problem.startswith(key) else "%s: %s" % (key, problem)
+        # A fleet of one speaks of its container; a fleet names the item's place in the list.
+        if key.startswith("containers["):
+            message = "%s: %s" % (key, problem)
+        else:
+            message = "C" + problem[1:] if problem.startswith("container ") else problem
         return PlanRefused("%s; nothing was changed" % message.rstrip("."), problems)
     listed = ["%s: %s" % (key, problem) for key, problem in list(problems.items())[:LISTED_PROBLEMS]]
     more = len(problems) - LISTED_PROBLEMS
@@ -272,10 +276,11 @@ def plan_step(item: DesiredContainer, record: Optional[Record], settings: FleetS
             raise HzelError("container id %s was not found" % item.id)
         step = Step(item, None, "create", request="create", settle=settings.wait,
                     after_settle="stop" if item.state == "stopped" else None)
-        spec = dict(SPEC_DEFAULTS, **item.spec)
-        step.predicted = dict({"id": None, "user_id": None, "hostname": item.hostname, "created_at": None},
-                              state=_predicted_state("running" if item.state == "restarted" else item.state,
-                                                    "provisioning", settings.wait), **spec)
+        # A new container is only created for 'restarted': it has just started.
+        wanted = "running" if item.state == "restarted" else item.state
+        step.predicted = dict(SPEC_DEFAULTS, **item.spec)
+        step.predicted.update(id=None, user_id=None, hostname=item.hostname, created_at=None,
+                              state=_predicted_state(wanted, "provisioning", settings.wait))
         return step
     drift = ["%s is %s, the parameters ask for %s" % (name, record[name], wanted)
              for name, wanted in sorted(item.spec.items()) if record[name] != wanted]

@@ -234,8 +234,7 @@ class HzelTransport:
         problem = token_problem(api_token)
         if problem:
             raise HzelAuthError(problem)
-        assert api_token is not None
-        self._secrets = secret_forms(api_token)
+        self._secrets = secret_forms(str(api_token))
         self.api_url = check_api_url(api_url)
         self.base_url = self.api_url + "/api/v1"
         self.timeout = float(timeout)
@@ -374,7 +373,8 @@ class HzelTransport:
         except requests.exceptions.ConnectTimeout:
             raise _Transient("connection timed out after %ss" % plain_number(self.timeout), reached_api=False)
         except requests.exceptions.ReadTimeout:
-            raise _Transient("no reply within %ss (api_timeout)" % plain_number(self.timeout), reached_api=True)
+            raise _Transient("no complete reply within %ss (api_timeout)" % plain_number(self.timeout),
+                             reached_api=True)
         except requests.exceptions.SSLError as exc:
             raise HzelError("TLS error talking to %s: %s (validate_certs)" % (self.api_url, self._excerpt(exc, 200)))
         except requests.exceptions.ConnectionError as exc:

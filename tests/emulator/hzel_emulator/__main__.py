@@ -40,7 +40,9 @@ def main(argv=None):
             users = json.load(handle)["users"]
     store.seed_users(users)
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
-    uvicorn.run(create_app(store), host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    # A bounded graceful shutdown: an abandoned slow request never keeps a stopped emulator alive.
+    uvicorn.run(create_app(store), host=args.host, port=args.port, log_level=args.log_level, access_log=False,
+                timeout_graceful_shutdown=2)
 
 
 if __name__ == "__main__":

@@ -272,11 +272,24 @@ class FaultInjector:
         await self.app(scope, receive, capture)
         start = next(part for part in parts if part["type"] == "http.response.start")
         body = b"".join(part.get("body", b"") for part in parts if part["type"] == "http.response.body")
-        await send(start)
-        for index in range(len(body)):
-            await send({"type": "http.response.body", "body": body[index:index + 1], "more_body": True})
-            await asyncio.sleep(seconds)
-        await send({"type": "http.response.body", "body": b""})
+
+        # Once the body is read, the next message is the client going away: stop trickling then,
+        # or an abandoned request would hold the server (and its shutdown) for the whole body.
+        async def client_gone():
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        gone = asyncio.get_running_loop().create_task(client_gone())
+        try:
+            await send(start)
+            for index in range(len(body)):
+                if gone.done():
+                    return
+                await send({"type": "http.response.body", "body": body[index:index + 1], "more_body": True})
+                await asyncio.sleep(seconds)
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            gone.cancel()
 
     async def _carry_out_later(self, scope, body, seconds):
         """The connection was cut at once; the request takes effect ``seconds`` later (a create commits late)."""

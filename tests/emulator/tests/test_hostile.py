@@ -43,7 +43,7 @@ def test_owner_scope_lets_two_users_hold_one_hostname_and_an_admin_sees_both(emu
 
 def test_rate_limit_answers_429_beyond_the_per_second_budget(emulator):
     emulator.control("PUT", "/rate_limit", json={"per_second": 3, "retry_after": 2})
-    statuses = [emulator.api("GET", "/containers").status_code for _ in range(6)]
+    statuses = [emulator.api("GET", "/containers").status_code for attempt in range(6)]
     assert statuses[:3] == [200, 200, 200] and set(statuses[3:]) == {429}
     limited = emulator.api("GET", "/containers")
     assert limited.headers["Retry-After"] == "2" and limited.json()["error"]["code"] == "RATE_LIMITED"
@@ -63,7 +63,7 @@ def test_rate_limit_answers_429_beyond_the_concurrent_budget(emulator):
 
 def test_a_rule_with_a_probability_applies_to_some_requests_only(emulator):
     fault(emulator, kind="status", status=429, probability=0.5)
-    statuses = [emulator.api("GET", "/containers").status_code for _ in range(60)]
+    statuses = [emulator.api("GET", "/containers").status_code for attempt in range(60)]
     assert 5 < statuses.count(429) < 55 and statuses.count(200) == 60 - statuses.count(429)
 
 
@@ -104,3 +104,13 @@ def test_late_commit_cuts_the_connection_then_creates(emulator):
     assert emulator.api("GET", "/containers").json()["data"] == []
     time.sleep(1.0)
     assert [c["hostname"] for c in emulator.api("GET", "/containers").json()["data"]] == ["late-1"]
+
+
+def test_an_abandoned_trickled_request_does_not_keep_a_stopped_emulator_alive(emulator):
+    fault(emulator, kind="trickle", seconds=0.5)
+    with pytest.raises(requests.exceptions.RequestException):
+        requests.get(emulator.url + "/api/v1/containers", headers={"Authorization": "Bearer hzel-demo-token"},
+                     timeout=0.5)
+    emulator.process.terminate()
+    # Without the disconnect check the server would go on trickling the body for many seconds.
+    assert emulator.process.wait(timeout=5) is not None

@@ -111,5 +111,20 @@ class FakeAPI:
                 "disk_used_gb": 1.0, "disk_total_gb": found["disk_gb"]}
 
 
+class FakeTime:
+    """A clock that moves only when something sleeps, so waits cost no time in tests."""
+
+    def __init__(self, now=0.0):
+        self.now = now
+        self.sleeps = []
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def clock(self):
+        return self.now
+
+
 def refused(message="The hzel API answered POST ... with HTTP 503 after 6 attempts"):
     return HzelError(message, 503)

@@ -8,20 +8,7 @@ import pytest
 
 from ansible_collections.hzel.cloud.plugins.module_utils._executor import FleetExecutor, FleetFailed, fetch_metrics
 from ansible_collections.hzel.cloud.plugins.module_utils._plan import FleetSettings, PlanRefused, desired_fleet
-from ansible_collections.hzel.cloud.tests.unit.plugins.module_utils.fake_api import FakeAPI, record, refused
-
-
-class FakeTime:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def clock(self):
-        return self.now
+from ansible_collections.hzel.cloud.tests.unit.plugins.module_utils.fake_api import FakeAPI, FakeTime, record, refused
 
 
 def converge(api, items, check_mode=False, state="present", **settings):

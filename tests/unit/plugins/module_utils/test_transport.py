@@ -27,6 +27,7 @@ from ansible_collections.hzel.cloud.plugins.module_utils._transport import (
     RateGate,
 )
 from ansible_collections.hzel.cloud.plugins.module_utils._options import build_client
+from ansible_collections.hzel.cloud.tests.unit.plugins.module_utils.fake_api import FakeTime
 
 API = "http://hzel.test"
 LIST = API + "/api/v1/containers"
@@ -40,21 +41,6 @@ ONE = LIST + "/" + RECORD["id"]
 
 def error_body(code, message):
     return {"error": {"code": code, "message": message}}
-
-
-class FakeTime:
-    """A clock that moves only when something sleeps."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.sleeps = []
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def clock(self):
-        return self.now
 
 
 @pytest.fixture
@@ -260,8 +246,6 @@ def test_a_reply_without_the_data_envelope_is_an_error(api, client):
     assert "envelope" in failure.value.message
 
 
-
-
 @pytest.mark.parametrize("token, says", [
     ("abc-token\n", "line break"), ("abc\r\ntoken", "line break"), ("abc\ttoken", "control character"),
     ("abc token", "white space"), ("abcé-token", "not printable ASCII"), ("", "No hzel API token"),
@@ -306,8 +290,8 @@ def test_a_ten_megabyte_error_message_becomes_a_bounded_message(api, client):
 
 def test_a_429_does_not_spend_retries_and_holds_the_whole_transport(api, fake_time):
     client = HzelClient(API, TOKEN, retries=0, sleep=fake_time.sleep, clock=fake_time.clock)
-    for _ in range(4):
-        api.get(LIST, status=429, json=error_body("RATE_LIMITED", "slow down"), headers={"Retry-After": "3"})
+    for retry_after in ["3"] * 4:
+        api.get(LIST, status=429, json=error_body("RATE_LIMITED", "slow down"), headers={"Retry-After": retry_after})
     api.get(LIST, json={"data": []})
     assert client.list() == []
     assert fake_time.sleeps == [3.0] * 4

@@ -177,4 +177,3 @@ def test_the_info_module_refuses_an_id_that_would_be_another_path(capsys):
         result = run_module(hzel_container_info, {"id": "../containers"}, capsys)
         assert not mock.calls
     assert result["failed"] is True and "UUID" in result["msg"]
-
