@@ -14,8 +14,29 @@ BLOCK = re.compile(r"^```[a-z]*\n# (\S+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 DOCUMENTS = ("README.md", "roles/hzel_fleet/README.md", "docs/awx/README.md")
 
 
+def check_support_matrix(problems):
+    """The cores the suite runs on (tools/common.sh) are what meta/runtime.yml and the README claim."""
+    with open(os.path.join(ROOT, "tools", "common.sh"), encoding="utf-8") as handle:
+        cores = re.search(r"^CORES=\(([^)]*)\)", handle.read(), re.MULTILINE).group(1).split()
+    minors = [tuple(int(part) for part in core.split("/")[0].split(".")[:2]) for core in cores]
+    with open(os.path.join(ROOT, "meta", "runtime.yml"), encoding="utf-8") as handle:
+        claimed = re.search(r'^requires_ansible: "([^"]*)"', handle.read(), re.MULTILINE).group(1)
+    lowest, newest = minors[0], minors[-1]
+    expected = ">=%d.%d.0,<%d.%d.0" % (lowest + (newest[0], newest[1] + 1))
+    if claimed != expected:
+        problems.append("meta/runtime.yml claims %s, the suite tests %s" % (claimed, expected))
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        rows = re.findall(r"^\| (\d+\.\d+) \| (\d+\.\d+) \|", handle.read(), re.MULTILINE)
+    readme = [(tuple(int(p) for p in core.split(".")), python) for core, python in rows]
+    suite = [(minor, core.split("/")[1]) for minor, core in zip(minors, cores)]
+    if readme != suite:
+        problems.append("README.md's support matrix %s differs from the suite's cores %s" % (readme, suite))
+    return len(cores)
+
+
 def main():
     checked, problems = 0, []
+    cores = check_support_matrix(problems)
     for document in DOCUMENTS:
         with open(os.path.join(ROOT, document), encoding="utf-8") as handle:
             text = handle.read()
@@ -29,7 +50,10 @@ def main():
             checked += 1
     for problem in problems:
         print(problem)
-    print("docs: %d example blocks checked against their files, %d differ" % (checked, len(problems)))
+    print(
+        "docs: %d example blocks checked against their files, and %d cores against meta/runtime.yml and the "
+        "README; %d problems" % (checked, cores, len(problems))
+    )
     return 1 if problems or not checked else 0
 
 

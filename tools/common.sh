@@ -14,6 +14,62 @@ export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
 
 log() { printf '\n==> %s\n' "$*"; }
 
+# The ansible-core versions the suite runs on, each with the controller Python it needs:
+# the lowest that meta/runtime.yml supports, each stable release between, and the newest.
+# meta/runtime.yml and the README state this range; a test compares them.
+# shellcheck disable=SC2034  # read by test.sh
+CORES=(2.17.14/3.11 2.18.19/3.11 2.19.14/3.11 2.20.10/3.12 2.21.5/3.13)
+# The core of the development virtualenv (requirements-dev.txt); the other stages run on it.
+# shellcheck disable=SC2034  # read by test.sh
+DEV_CORE=2.19.14
+
+# find_python X.Y: the path of a Python X.Y interpreter (PATH first, then pyenv), or fail.
+find_python() {
+    local version=$1 candidate
+    for candidate in "$(command -v "python$version" 2>/dev/null || true)" \
+        "$(find "${PYENV_ROOT:-$HOME/.pyenv}/versions" -maxdepth 3 -path "*/versions/$version.*/bin/python$version" \
+            2>/dev/null | sort -V | tail -n 1)"; do
+        if [ -n "$candidate" ] && "$candidate" -c 'import sys' >/dev/null 2>&1; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    echo "no Python $version found (on PATH or under pyenv); the ansible-core that needs it cannot be tested" >&2
+    return 1
+}
+
+# target_python_path: the bin folders of every Python 3 that pyenv has, so that sanity's
+# compile and import tests cover each Python that a core supports for modules.
+target_python_path() {
+    local dir path=
+    for dir in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.*/bin; do
+        [ -d "$dir" ] && path=$path$dir:
+    done
+    echo "$path"
+}
+
+# ensure_core_venv CORE PYTHON_VERSION: a virtualenv with that ansible-core and tests/requirements-core.txt.
+ensure_core_venv() {
+    local core=$1 python_version=$2 python venv stamp want
+    venv=$ROOT/.venv-cores/$core
+    stamp=$venv/.requirements.sha
+    want=$( (echo "$core"; cat "$ROOT/tests/requirements-core.txt") | sha256sum | cut -d' ' -f1)
+    # shellcheck disable=SC2034  # read by test.sh
+    CORE_VENV=$venv
+    if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return 0
+    fi
+    python=$(find_python "$python_version") || return 1
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    if ! { "$venv/bin/python" -m pip install --upgrade pip && "$venv/bin/python" -m pip install \
+        "ansible-core==$core" -r "$ROOT/tests/requirements-core.txt"; } >"$venv/install.log" 2>&1; then
+        tail -n 40 "$venv/install.log" >&2
+        return 1
+    fi
+    echo "$want" > "$stamp"
+}
+
 ensure_venv() {
     local stamp=$VENV/.requirements-dev.sha
     local want
@@ -109,9 +165,10 @@ stop_emulator() {
 
 # ansible-test's sanity venvs fetch a pip bootstrap script from the internet;
 # it reads it from its cache first, so the cache gets a local stand-in.
+# ensure_pip_bootstrap [PYTHON]: for the ansible-test of that Python's environment.
 ensure_pip_bootstrap() {
     local version
-    version=$("$PY" - <<'PY'
+    version=$("${1:-$PY}" - <<'PY'
 import re, ansible_test, pathlib
 source = (pathlib.Path(ansible_test.__file__).parent / "_internal" / "python_requirements.py").read_text()
 print(re.search(r"pip='([0-9.]+)'", source).group(1).replace(".", "_"))

@@ -12,8 +12,7 @@ IGNORED = {"--no-setuptools", "--no-wheel"}
 
 
 def main():
-    subprocess.check_call([sys.executable, "-m", "ensurepip", "--upgrade", "--default-pip"],
-                          stdout=subprocess.DEVNULL)
+    subprocess.check_call([sys.executable, "-m", "ensurepip", "--upgrade", "--default-pip"], stdout=subprocess.DEVNULL)
     arguments = [argument for argument in sys.argv[1:] if argument not in IGNORED]
     subprocess.check_call([sys.executable, "-m", "pip", "install"] + arguments)
 

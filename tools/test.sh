@@ -1,36 +1,52 @@
 #!/usr/bin/env bash
-# The whole test suite: emulator tests, sanity, units, integration against the
-# emulator, ansible-lint, the README's examples, the changelog, and a build-and-install check.
-# Usage: tools/test.sh [stage ...]   (stages: emulator sanity units integration lint docs changelog build)
+# The whole test suite. On every ansible-core of the matrix (common.sh: CORES): sanity (every
+# target Python found here for compile and import), units, and integration against the emulator
+# (every target on the lowest, the development and the newest core; the README's playbooks and the
+# role on the others). On the development core: the emulator's tests, style (ruff, mypy, pre-commit),
+# ansible-lint, the README's examples, the changelog, the collection docs and docsite, a built and
+# installed tarball, and a release in a scratch copy.
+#
+# Usage: tools/test.sh [stage[@core] ...]     (no argument: everything)
+#   matrix stages: sanity units integration          (on every core, or only @core)
+#   other stages:  emulator style lint docs changelog collection-docs build release
+# One line per stage as it ends (a failing stage also prints the end of its log); each log stays in
+# tests/output/suite/; a table of stage x core closes the run. HZEL_TEST_JOBS sets how many jobs
+# run at once (default 2).
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "$0")/common.sh"
 
-STAGES=("$@")
-[ ${#STAGES[@]} -gt 0 ] || STAGES=(emulator sanity units integration lint docs changelog build)
+MATRIX_STAGES=(sanity units integration)
+OTHER_STAGES=(emulator style lint docs changelog collection-docs build release)
+FULL_INTEGRATION=("${CORES[0]%%/*}" "$DEV_CORE" "${CORES[${#CORES[@]}-1]%%/*}")
+JOBS=${HZEL_TEST_JOBS:-2}
+LOGS=$ROOT/tests/output/suite
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/hzel-test.XXXXXX")
-PASSED=0
-FAILED=0
-FAILED_STAGES=()
+RESULTS=$WORK/results
+# ansible-test builds its virtualenvs under ~/.ansible/test: one builder at a time.
+VENV_LOCK=$WORK/ansible-test-venvs.lock
 cleanup() { stop_emulator; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-stage_emulator() {
-    (cd "$ROOT/tests/emulator" && "$PY" -m pytest -q -n 2 -p no:cacheprovider tests)
-}
-
+# --- stages on one core: CORE, CORE_PYTHON, CORE_VENV and COLLECTION are set --------------------
 stage_sanity() {
-    ensure_pip_bootstrap
-    (cd "$COLLECTION" && ansible-test sanity --venv --python 3.11 --color no)
+    ensure_pip_bootstrap "$CORE_VENV/bin/python"
+    (cd "$COLLECTION" && PATH="$CORE_VENV/bin:$(target_python_path)$PATH" \
+        flock "$VENV_LOCK" ansible-test sanity --venv --color no)
 }
 
 stage_units() {
-    ensure_pip_bootstrap
-    (cd "$COLLECTION" && ansible-test units --venv --python 3.11 --color no --requirements)
+    ensure_pip_bootstrap "$CORE_VENV/bin/python"
+    (cd "$COLLECTION" && flock "$VENV_LOCK" ansible-test units --venv --python "$CORE_PYTHON" --color no --requirements)
 }
 
 stage_integration() {
-    start_emulator "$WORK/emulator" --provision-seconds 0.6
+    local targets=()
+    # shellcheck disable=SC2076
+    if [[ ! " ${FULL_INTEGRATION[*]} " =~ " $CORE " ]]; then
+        targets=(hzel_fleet)  # the README's playbooks and the role
+    fi
+    start_emulator "$JOB_WORK/emulator" --provision-seconds 0.6
     cat > "$COLLECTION/tests/integration/integration_config.yml" <<CONFIG
 ---
 hzel_api_url: $EMULATOR_URL
@@ -39,9 +55,20 @@ hzel_other_token: hzel-bob-token
 hzel_admin_token: hzel-admin-token
 CONFIG
     local status=0
-    (cd "$COLLECTION" && ansible-test integration --local --python 3.11 --color no) || status=$?
+    (cd "$COLLECTION" && ansible-test integration --local --python "$CORE_PYTHON" --color no ${targets[@]+"${targets[@]}"}) \
+        || status=$?
     stop_emulator
     return $status
+}
+
+# --- stages on the development core ---------------------------------------------------------------
+stage_emulator() {
+    (cd "$ROOT/tests/emulator" && "$PY" -m pytest -q -n 2 -p no:cacheprovider tests)
+}
+
+stage_style() {
+    (cd "$ROOT" && ruff check . && ruff format --check . && pre-commit validate-config .pre-commit-config.yaml)
+    HZEL_MYPY_DIR=$JOB_WORK/mypy "$ROOT/tools/mypy.sh"
 }
 
 stage_lint() {
@@ -56,21 +83,50 @@ stage_changelog() {
     (cd "$ROOT" && antsibull-changelog lint)
 }
 
+stage_collection-docs() {
+    (cd "$COLLECTION" && antsibull-docs lint-collection-docs --plugin-docs .)
+    "$ROOT/tools/docs_site.sh" "$JOB_WORK/site"
+    local page
+    for page in hzel_container_module hzel_containers_module hzel_container_info_module hzel_inventory hzel_fleet_role; do
+        grep -q "hzel.cloud" "$JOB_WORK/site/build/html/collections/hzel/cloud/$page.html"
+    done
+    echo "docsite built: $(find "$JOB_WORK/site/build/html" -name '*.html' | wc -l) pages"
+}
+
+stage_release() {
+    # A release in a scratch copy: version bumped in one place and read everywhere, changelog
+    # written from the fragments, tarball built.
+    local copy=$JOB_WORK/release-copy name
+    mkdir -p "$copy"
+    # The working tree as git sees it (tracked and new files, not ignored ones).
+    (cd "$ROOT" && git ls-files -z -c -o --exclude-standard) | while IFS= read -r -d '' name; do
+        [ -f "$ROOT/$name" ] && (cd "$ROOT" && cp --parents -t "$copy" "$name")
+    done
+    (cd "$copy" && HZEL_VENV=$VENV make release VERSION=9.8.7 >"$JOB_WORK/release.out")
+    grep -q "^version: 9.8.7$" "$copy/galaxy.yml"
+    grep -q 'COLLECTION_VERSION = "9.8.7"' "$copy/plugins/module_utils/_transport.py"
+    grep -q "v9.8.7" "$copy/CHANGELOG.rst"
+    grep -q "9.8.7" "$copy/changelogs/changelog.yaml"
+    [ -z "$(find "$copy/changelogs/fragments" -name '*.yml')" ]
+    [ -f "$copy/dist/hzel-cloud-9.8.7.tar.gz" ]
+    echo "release 9.8.7 in a scratch copy: version, changelog and tarball"
+}
+
 stage_build() {
-    local out=$WORK/build
+    local out=$JOB_WORK/build
     mkdir -p "$out/collections"
     (cd "$ROOT" && ansible-galaxy collection build --force --output-path "$out" >/dev/null)
     ANSIBLE_COLLECTIONS_PATH=$out/collections ansible-galaxy collection install --force -p "$out/collections" "$out"/hzel-cloud-*.tar.gz >/dev/null
-    ANSIBLE_COLLECTIONS_PATH=$out/collections ansible-doc -t module hzel.cloud.hzel_container >/dev/null
+    ANSIBLE_COLLECTIONS_PATH=$out/collections ansible-doc -t module hzel.cloud.hzel_containers >/dev/null
     ANSIBLE_COLLECTIONS_PATH=$out/collections ansible-doc -t inventory hzel.cloud.hzel >/dev/null
     # The installed copy works on its own: a playbook of it converges a container.
-    start_emulator "$WORK/build-emulator" --provision-seconds 0.2
+    start_emulator "$JOB_WORK/build-emulator" --provision-seconds 0.2
     ANSIBLE_COLLECTIONS_PATH=$out/collections HZEL_API_URL=$EMULATOR_URL HZEL_API_TOKEN=hzel-demo-token \
         ansible-playbook hzel.cloud.provision -e '{"hzel_fleet_containers": [{"hostname": "installed-1"}]}' \
         > "$out/provision.out"
     stop_emulator
     grep -Eq "^localhost +: ok=[0-9]+ +changed=1 .*failed=0" "$out/provision.out" || { cat "$out/provision.out"; return 1; }
-    if tar -tzf "$out"/hzel-cloud-*.tar.gz | grep -E '^(\.venv|tools|\.ci)/'; then
+    if tar -tzf "$out"/hzel-cloud-*.tar.gz | grep -E '^(\.venv|tools|\.ci|dist)/'; then
         echo "development files leaked into the built collection" >&2
         return 1
     fi
@@ -101,24 +157,131 @@ EE
     echo "built and installed $(basename "$out"/hzel-cloud-*.tar.gz); ansible-doc reads it; ansible-builder finds its requirements"
 }
 
-ensure_venv
-ensure_collection_path
-for stage in "${STAGES[@]}"; do
-    log "stage: $stage"
-    # A subshell outside any condition, so that 'set -e' holds inside the stage.
+# --- running ------------------------------------------------------------------------------------
+# run_stage NAME CORE: runs stage_NAME with its output in its log; one line when it ends.
+run_stage() {
+    local name=$1 core=$2 label log started status seconds
+    label=$name@$core
+    log=$LOGS/$label.log
+    started=$(date +%s)
     set +e
-    (set -e; trap stop_emulator EXIT; "stage_$stage")
+    (set -e; trap stop_emulator EXIT; "stage_$name") >"$log" 2>&1 </dev/null
     status=$?
     set -e
+    seconds=$(($(date +%s) - started))
     if [ "$status" -eq 0 ]; then
-        PASSED=$((PASSED + 1))
+        printf 'PASS  %-24s %4ds\n' "$label" "$seconds"
+        echo "$name|$core|pass|$seconds" >> "$RESULTS"
     else
-        FAILED=$((FAILED + 1))
-        FAILED_STAGES+=("$stage")
+        printf 'FAIL  %-24s %4ds  (log: %s; its end follows)\n' "$label" "$seconds" "${log#"$ROOT"/}"
+        tail -n 60 "$log" | sed 's/^/      | /'
+        echo "$name|$core|FAIL|$seconds" >> "$RESULTS"
+    fi
+}
+
+# run_job JOB CORE STAGE...: stages in order, on one core, in a collection copy of the job's own.
+# The job 'dev' runs on the development virtualenv.
+run_job() {
+    local job=$1 core=$2 entry
+    shift 2
+    JOB_WORK=$WORK/job-$job
+    mkdir -p "$JOB_WORK"
+    HZEL_COLLECTIONS_DIR=$JOB_WORK/collections ensure_collection_path >/dev/null
+    if [ "$job" = dev ]; then
+        CORE_VENV=$VENV
+    else
+        for entry in "${CORES[@]}"; do
+            [ "${entry%%/*}" = "$core" ] && CORE_PYTHON=${entry#*/}
+        done
+        if ! ensure_core_venv "$core" "$CORE_PYTHON" >"$LOGS/venv@$core.log" 2>&1; then
+            local stage
+            for stage in "$@"; do
+                printf 'FAIL  %-24s    -  (no virtualenv for ansible-core %s: %s)\n' "$stage@$core" "$core" "$(tail -n 1 "$LOGS/venv@$core.log")"
+                echo "$stage|$core|FAIL|0" >> "$RESULTS"
+            done
+            return 0
+        fi
+        export PATH="$CORE_VENV/bin:$PATH"
+    fi
+    export CORE=$core CORE_PYTHON CORE_VENV JOB_WORK
+    for stage in "$@"; do
+        run_stage "$stage" "$core"
+    done
+}
+
+declare -A CORE_STAGES=()
+OTHER=()
+add() {  # add STAGE CORE
+    if [ "$2" = other ]; then OTHER+=("$1"); else CORE_STAGES[$2]="${CORE_STAGES[$2]:-} $1"; fi
+}
+is_one_of() { local item=$1; shift; local each; for each in "$@"; do [ "$each" = "$item" ] && return 0; done; return 1; }
+
+REQUESTED=("$@")
+[ ${#REQUESTED[@]} -gt 0 ] || REQUESTED=("${MATRIX_STAGES[@]}" "${OTHER_STAGES[@]}")
+for request in "${REQUESTED[@]}"; do
+    stage=${request%@*}
+    if is_one_of "$stage" "${MATRIX_STAGES[@]}"; then
+        if [ "$request" != "$stage" ]; then
+            add "$stage" "${request#*@}"
+        else
+            for entry in "${CORES[@]}"; do add "$stage" "${entry%%/*}"; done
+        fi
+    elif is_one_of "$stage" "${OTHER_STAGES[@]}"; then
+        add "$stage" other
+    else
+        echo "unknown stage '$request'; the stages are: ${MATRIX_STAGES[*]} ${OTHER_STAGES[*]}" >&2
+        exit 2
     fi
 done
 
-log "summary"
-[ ${#FAILED_STAGES[@]} -eq 0 ] || echo "failed stages: ${FAILED_STAGES[*]}"
-echo "stages: $PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+ensure_venv
+rm -rf "$LOGS"
+mkdir -p "$LOGS"
+: > "$RESULTS"
+log "ansible-core ${CORES[*]%%/*}; $JOBS jobs at once; logs in ${LOGS#"$ROOT"/}/"
+running=0
+start_job() {
+    ( run_job "$@" ) &
+    running=$((running + 1))
+    if [ "$running" -ge "$JOBS" ]; then
+        wait -n || true
+        running=$((running - 1))
+    fi
+}
+# The longest jobs first: the cores with every integration target.
+for entry in "${CORES[@]}"; do
+    core=${entry%%/*}
+    if [ -n "${CORE_STAGES[$core]:-}" ] && is_one_of "$core" "${FULL_INTEGRATION[@]}"; then
+        # shellcheck disable=SC2086
+        start_job "$core" "$core" ${CORE_STAGES[$core]}
+    fi
+done
+[ ${#OTHER[@]} -eq 0 ] || start_job dev "$DEV_CORE" "${OTHER[@]}"
+for entry in "${CORES[@]}"; do
+    core=${entry%%/*}
+    if [ -n "${CORE_STAGES[$core]:-}" ] && ! is_one_of "$core" "${FULL_INTEGRATION[@]}"; then
+        # shellcheck disable=SC2086
+        start_job "$core" "$core" ${CORE_STAGES[$core]}
+    fi
+done
+wait
+
+log "summary: stage x ansible-core (result, seconds)"
+"$PY" - "$RESULTS" "${CORES[@]%%/*}" <<'PY'
+import sys
+path, cores = sys.argv[1], sys.argv[2:]
+rows = {}
+for line in open(path, encoding="utf-8"):
+    stage, core, result, seconds = line.strip().split("|")
+    rows.setdefault(stage, {})[core] = "%s %ss" % (result, seconds)
+order = ["sanity", "units", "integration", "emulator", "style", "lint", "docs", "changelog", "collection-docs",
+         "build", "release"]
+width = max([len(stage) for stage in rows] + [5]) + 2
+print("stage".ljust(width) + "".join(core.ljust(12) for core in cores))
+for stage in sorted(rows, key=lambda name: order.index(name) if name in order else len(order)):
+    print(stage.ljust(width) + "".join(rows[stage].get(core, "-").ljust(12) for core in cores))
+results = [row for stage in rows.values() for row in stage.values()]
+passed = sum(1 for row in results if row.startswith("pass"))
+print("stages: %d passed, %d failed" % (passed, len(results) - passed))
+sys.exit(0 if passed == len(results) and results else 1)
+PY

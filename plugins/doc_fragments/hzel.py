@@ -6,7 +6,6 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-
     DOCUMENTATION = r"""
 options:
   api_url:

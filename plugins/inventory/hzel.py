@@ -118,7 +118,12 @@ from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.hzel.cloud.plugins.module_utils._containers import RECORD_FIELDS
 from ansible_collections.hzel.cloud.plugins.module_utils._executor import fetch_metrics
-from ansible_collections.hzel.cloud.plugins.module_utils._options import API_OPTIONS, PARALLELISM_MAX, build_client, check_number
+from ansible_collections.hzel.cloud.plugins.module_utils._options import (
+    API_OPTIONS,
+    PARALLELISM_MAX,
+    build_client,
+    check_number,
+)
 from ansible_collections.hzel.cloud.plugins.module_utils._plan import is_hostname
 from ansible_collections.hzel.cloud.plugins.module_utils._transport import HzelError, bound, scrub_text, secret_forms
 
@@ -130,7 +135,6 @@ LISTED_NAMES = 10
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
-
     NAME = "hzel.cloud.hzel"
 
     def verify_file(self, path):
@@ -162,8 +166,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             for key in unknown:
                 close = difflib.get_close_matches(str(key), list(self._options), n=1)
                 hints.append("%r%s" % (key, " (did you mean %r?)" % close[0] if close else ""))
-            raise AnsibleError("hzel inventory: unknown option %s in %s; see ansible-doc -t inventory hzel.cloud.hzel"
-                               % (", ".join(hints), path))
+            raise AnsibleError(
+                "hzel inventory: unknown option %s in %s; see ansible-doc -t inventory hzel.cloud.hzel"
+                % (", ".join(hints), path)
+            )
 
     def _option(self, name):
         value = self.get_option(name)
@@ -182,17 +188,32 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _fetch_containers(self, options):
         try:
-            workers = check_number("metrics_workers", self.get_option("metrics_workers"), 1, PARALLELISM_MAX,
-                                   integer=True, low_inclusive=True)
+            workers = check_number(
+                "metrics_workers",
+                self.get_option("metrics_workers"),
+                1,
+                PARALLELISM_MAX,
+                integer=True,
+                low_inclusive=True,
+            )
             client = build_client(options, pool_size=workers)
             containers = client.list()
             if self.get_option("include_metrics"):
                 containers, failures = fetch_metrics(client, containers, workers)
                 if failures:
-                    self.display.warning(bound(scrub_text(
-                        "hzel inventory: no metrics for %d of %d hosts; they keep their other variables (%s)" % (
-                            len(failures), len(containers),
-                            "; ".join("%s: %s" % item for item in sorted(failures.items())[:3])), self._secrets)))
+                    self.display.warning(
+                        bound(
+                            scrub_text(
+                                "hzel inventory: no metrics for %d of %d hosts; they keep their other variables (%s)"
+                                % (
+                                    len(failures),
+                                    len(containers),
+                                    "; ".join("%s: %s" % item for item in sorted(failures.items())[:3]),
+                                ),
+                                self._secrets,
+                            )
+                        )
+                    )
         except HzelError as exc:
             failure = exc.message
         else:
@@ -227,15 +248,21 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 usable.append(holders[0])
         reasons = {
             "reserved": "a hostname that is a name Ansible reserves (localhost, all, ungrouped) or this plugin's "
-                        "group '%s'" % GROUP,
+            "group '%s'" % GROUP,
             "invalid": "a hostname that is not a DNS label",
             "duplicate": "a hostname that more than one visible container holds; use their ids",
         }
         for kind, names in skipped.items():
             if names:
-                self.display.warning("hzel inventory: skipped %d container(s) with %s: %s%s" % (
-                    len(names), reasons[kind], ", ".join(names[:LISTED_NAMES]),
-                    " and %d more" % (len(names) - LISTED_NAMES) if len(names) > LISTED_NAMES else ""))
+                self.display.warning(
+                    "hzel inventory: skipped %d container(s) with %s: %s%s"
+                    % (
+                        len(names),
+                        reasons[kind],
+                        ", ".join(names[:LISTED_NAMES]),
+                        " and %d more" % (len(names) - LISTED_NAMES) if len(names) > LISTED_NAMES else "",
+                    )
+                )
         return usable
 
     def _populate(self, containers):
@@ -256,8 +283,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             hostname = container["hostname"]
             if hostname in inventory.groups:
                 # A constructed group of the same name: a host and a group must not share it.
-                self.display.warning("hzel inventory: skipped container %s: its hostname is the name of a group"
-                                     % hostname)
+                self.display.warning(
+                    "hzel inventory: skipped container %s: its hostname is the name of a group" % hostname
+                )
                 continue
             inventory.add_host(hostname, group=GROUP)
             for name, value in variables.items():

@@ -69,8 +69,14 @@ def _shape_problem(value: Any, label: str) -> Optional[str]:
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
-            dict: "an object"}.get(type(value), "a %s" % type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), "a %s" % type(value).__name__)
 
 
 class ContainersAPI:
@@ -127,7 +133,7 @@ class ContainersAPI:
         try:
             data = self.transport.request("POST", self.PATH, body=spec, resolve_open_outcome=already_created)
         except HzelBadRequest as exc:
-            failure = exc  # type: HzelError
+            failure: HzelError = exc
             refused = True
         except HzelError as exc:
             failure = exc
@@ -142,7 +148,10 @@ class ContainersAPI:
                 raise HostnameHeldElsewhere(
                     "The hzel API refused to create %s because the hostname is taken, and no container of that "
                     "name is visible to this api_token: another account holds it. Choose another hostname "
-                    "(the API said: %s)" % (hostname, failure.message), failure.status, failure.code)
+                    "(the API said: %s)" % (hostname, failure.message),
+                    failure.status,
+                    failure.code,
+                )
         raise failure
 
     def start(self, container_id: str) -> Record:
@@ -180,8 +189,9 @@ class ContainersAPI:
         return {field: value[field] for field in RECORD_FIELDS}
 
     def _unexpected(self, method: str, path: str, problem: str) -> HzelUnexpectedReply:
-        return HzelUnexpectedReply("The hzel API answered %s with something unexpected: %s" % (
-            self.transport.where(method, path), problem))
+        return HzelUnexpectedReply(
+            "The hzel API answered %s with something unexpected: %s" % (self.transport.where(method, path), problem)
+        )
 
 
 class AmbiguousHostname(HzelError):
@@ -190,7 +200,8 @@ class AmbiguousHostname(HzelError):
     def __init__(self, hostname: str, records: List[Record]) -> None:
         super().__init__(
             "%d containers visible to this api_token have the hostname %s (ids %s); refusing to guess which "
-            "one is meant: address it by id" % (len(records), hostname, ", ".join(sorted(r["id"] for r in records))))
+            "one is meant: address it by id" % (len(records), hostname, ", ".join(sorted(r["id"] for r in records)))
+        )
         self.hostname = hostname
 
 

@@ -46,8 +46,9 @@ Record = Dict[str, Any]
 class FleetOutcome:
     """What a converge did (or would do, in check mode), in the order of the input."""
 
-    def __init__(self, steps: Sequence[Step], records: List[Optional[Record]], actions: List[str],
-                 failures: Dict[int, str]) -> None:
+    def __init__(
+        self, steps: Sequence[Step], records: List[Optional[Record]], actions: List[str], failures: Dict[int, str]
+    ) -> None:
         self.steps = steps
         self.records = records
         self.actions = actions
@@ -72,9 +73,14 @@ class FleetOutcome:
     def diffs(self) -> List[Dict[str, Any]]:
         """One before/after per container that changes, headed by its hostname: readable for a fleet of 100."""
         return [
-            {"before_header": self.name(index), "after_header": self.name(index),
-             "before": diff_view(step.current), "after": diff_view(self.records[index])}
-            for index, step in enumerate(self.steps) if self.actions[index] != "none"
+            {
+                "before_header": self.name(index),
+                "after_header": self.name(index),
+                "before": diff_view(step.current),
+                "after": diff_view(self.records[index]),
+            }
+            for index, step in enumerate(self.steps)
+            if self.actions[index] != "none"
         ]
 
     def failure_message(self) -> str:
@@ -83,8 +89,11 @@ class FleetOutcome:
         listed = ["%s: %s" % (name, message) for name, message in list(self.failure_map.items())[:LISTED_PROBLEMS]]
         more = len(self.failures) - LISTED_PROBLEMS
         return "%d of %d containers did not converge (the others did): %s%s" % (
-            len(self.failures), len(self.steps), "; ".join(listed),
-            "; and %d more (see 'failures')" % more if more > 0 else "")
+            len(self.failures),
+            len(self.steps),
+            "; ".join(listed),
+            "; and %d more (see 'failures')" % more if more > 0 else "",
+        )
 
 
 class FleetFailed(HzelError):
@@ -97,7 +106,8 @@ class FleetFailed(HzelError):
 
 def run_pool(work: Callable[[Any], Any], items: Sequence[Any], workers: int) -> List[Tuple[Any, Optional[HzelError]]]:
     """Run work(item) for every item, at most ``workers`` at once; (result, error) in item order."""
-    def guarded(item):
+
+    def guarded(item: Any) -> Tuple[Any, Optional[HzelError]]:
         try:
             return work(item), None
         except HzelError as exc:
@@ -112,8 +122,14 @@ def run_pool(work: Callable[[Any], Any], items: Sequence[Any], workers: int) -> 
 
 
 class FleetExecutor:
-    def __init__(self, api: ContainersAPI, settings: FleetSettings, check_mode: bool = False,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        api: ContainersAPI,
+        settings: FleetSettings,
+        check_mode: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.api = api
         self.settings = settings
         self.check_mode = check_mode
@@ -141,11 +157,11 @@ class FleetExecutor:
     def apply(self, steps: Sequence[Step]) -> FleetOutcome:
         started = self._clock()
         steps = list(steps)
-        records = [step.current for step in steps]  # type: List[Optional[Record]]
+        records: List[Optional[Record]] = [step.current for step in steps]
         actions = ["none"] * len(steps)
-        failures = {}  # type: Dict[int, str]
+        failures: Dict[int, str] = {}
 
-        def first_request(index):
+        def first_request(index: int) -> Record:
             step = steps[index]
             if step.request == "create":
                 spec = dict(step.desired.spec, hostname=step.desired.hostname)
@@ -168,11 +184,14 @@ class FleetExecutor:
                 actions[index] = steps[index].action
             records[index] = record
 
-        settling = [i for i, step in enumerate(steps)
-                    if i not in failures and step.settle and (records[i] or {}).get("state") == "provisioning"]
+        settling = [
+            i
+            for i, step in enumerate(steps)
+            if i not in failures and step.settle and (records[i] or {}).get("state") == "provisioning"
+        ]
         self._wait_together(settling, records, failures, started)
 
-        def follow_up(index):
+        def follow_up(index: int) -> Record:
             return self._power(steps[index].after_settle, records[index])
 
         after = [i for i, step in enumerate(steps) if step.after_settle and i not in failures]
@@ -185,7 +204,9 @@ class FleetExecutor:
                 actions[index] = steps[index].after_settle or "none"
         return FleetOutcome(steps, records, actions, failures)
 
-    def _each(self, indexes: List[int], work: Callable[[int], Any]) -> Iterable[Tuple[int, Tuple[Any, Optional[HzelError]]]]:
+    def _each(
+        self, indexes: List[int], work: Callable[[int], Any]
+    ) -> Iterable[Tuple[int, Tuple[Any, Optional[HzelError]]]]:
         return zip(indexes, run_pool(work, indexes, self.settings.parallelism))
 
     def _power(self, action: Optional[str], record: Optional[Record]) -> Record:
@@ -193,18 +214,22 @@ class FleetExecutor:
             raise HzelError("internal error: no power action %r for %r" % (action, record))
         return getattr(self.api, action)(record["id"])
 
-    def _wait_together(self, pending_indexes: List[int], records: List[Optional[Record]], failures: Dict[int, str],
-                       started: float) -> None:
+    def _wait_together(
+        self, pending_indexes: List[int], records: List[Optional[Record]], failures: Dict[int, str], started: float
+    ) -> None:
         """Poll while containers are provisioning: one request per round for the whole fleet."""
-        pending = {records[i]["id"]: i for i in pending_indexes}  # type: ignore[index]
+        pending = {(records[i] or {})["id"]: i for i in pending_indexes}
         timeout = self.settings.wait_timeout
         delay = POLL_FIRST
         while pending:
             elapsed = self._clock() - started
             if elapsed >= timeout:
-                for container_id, index in pending.items():
+                for index in pending.values():
                     failures[index] = "Container %s was still '%s' after waiting %ss (wait_timeout)" % (
-                        describe(records[index] or {}), (records[index] or {}).get("state"), plain_number(timeout))
+                        describe(records[index] or {}),
+                        (records[index] or {}).get("state"),
+                        plain_number(timeout),
+                    )
                 return
             self._sleep(min(delay, timeout - elapsed))
             try:

@@ -36,7 +36,7 @@ def hzel_argument_spec() -> Dict[str, Dict[str, Any]]:
     """The options every hzel module takes (documented in the hzel.cloud.hzel doc fragment)."""
     spec = {}
     for name, option in API_OPTIONS.items():
-        entry = dict(type=option.type, fallback=(env_fallback, [option.env]))  # type: Dict[str, Any]
+        entry: Dict[str, Any] = dict(type=option.type, fallback=(env_fallback, [option.env]))
         if option.default is not None:
             entry["default"] = option.default
         if name == "api_token":
@@ -91,6 +91,8 @@ def run(module: AnsibleModule, work: Callable[[Any], Dict[str, Any]], pool_size:
         module.exit_json(**result)
     token = module.params.get("api_token")
     secrets = secret_forms(token) if isinstance(token, str) and token else []
-    details = {key: value for key, value in (("error_code", failure.code), ("status", failure.status)) if value is not None}
+    details = {
+        key: value for key, value in (("error_code", failure.code), ("status", failure.status)) if value is not None
+    }
     details.update(failure.result)
     module.fail_json(msg=bound(scrub_text(failure.message, secrets)), **details)

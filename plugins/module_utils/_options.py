@@ -38,13 +38,13 @@ class OptionSpec(NamedTuple):
     high: Optional[float] = None
 
 
-API_OPTIONS = {
+API_OPTIONS: Dict[str, OptionSpec] = {
     "api_url": OptionSpec("str", DEFAULT_API_URL, "HZEL_API_URL"),
     "api_token": OptionSpec("str", None, "HZEL_API_TOKEN"),
     "validate_certs": OptionSpec("bool", True, "HZEL_VALIDATE_CERTS"),
     "api_timeout": OptionSpec("float", 30.0, "HZEL_API_TIMEOUT", 0.0, 3600.0),
     "api_retries": OptionSpec("int", 5, "HZEL_API_RETRIES", 0, 20),
-}  # type: Dict[str, OptionSpec]
+}
 
 DESIRED_STATES = ("present", "running", "stopped", "restarted")
 DEFAULT_STATE = "present"
@@ -57,8 +57,14 @@ PARALLELISM_DEFAULT = 8
 PARALLELISM_MAX = 64
 
 
-def check_number(name: str, value: Any, low: Optional[float] = None, high: Optional[float] = None,
-                 integer: bool = False, low_inclusive: bool = False) -> Any:
+def check_number(
+    name: str,
+    value: Any,
+    low: Optional[float] = None,
+    high: Optional[float] = None,
+    integer: bool = False,
+    low_inclusive: bool = False,
+) -> Any:
     """A finite number within its bounds, or an InvalidParameters naming the option and the bounds."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
         raise InvalidParameters("%s must be %s, got %r" % (name, "a whole number" if integer else "a number", value))
@@ -67,21 +73,33 @@ def check_number(name: str, value: Any, low: Optional[float] = None, high: Optio
     too_low = low is not None and (value < low if low_inclusive else value <= low)
     if too_low or (high is not None and value > high):
         if low is None:
-            bounds = "at most %s" % plain_number(high)
+            bounds = "at most %s" % plain_number(high or 0)
         elif high is None:
             bounds = "%s %s" % ("at least" if low_inclusive else "greater than", plain_number(low))
         else:
-            bounds = "%s %s and at most %s" % ("at least" if low_inclusive else "greater than", plain_number(low), plain_number(high))
+            bounds = "%s %s and at most %s" % (
+                "at least" if low_inclusive else "greater than",
+                plain_number(low),
+                plain_number(high),
+            )
         raise InvalidParameters("%s must be %s, got %r" % (name, bounds, value))
     return value
 
 
 def build_client(options: Mapping[str, Any], pool_size: int = 10, **transport_kwargs: Any) -> ContainersAPI:
     """The client of modules and inventory plugin alike, from the shared options (after their fallbacks)."""
-    timeout = check_number("api_timeout", options.get("api_timeout", API_OPTIONS["api_timeout"].default),
-                           *API_OPTIONS["api_timeout"][3:])
-    retries = check_number("api_retries", options.get("api_retries", API_OPTIONS["api_retries"].default),
-                           *API_OPTIONS["api_retries"][3:], integer=True, low_inclusive=True)
+    timeout_spec, retries_spec = API_OPTIONS["api_timeout"], API_OPTIONS["api_retries"]
+    timeout = check_number(
+        "api_timeout", options.get("api_timeout", timeout_spec.default), timeout_spec.low, timeout_spec.high
+    )
+    retries = check_number(
+        "api_retries",
+        options.get("api_retries", retries_spec.default),
+        retries_spec.low,
+        retries_spec.high,
+        integer=True,
+        low_inclusive=True,
+    )
     validate_certs = options.get("validate_certs", True)
     if not isinstance(validate_certs, bool):
         raise InvalidParameters("validate_certs must be true or false, got %r" % (validate_certs,))
@@ -92,6 +110,6 @@ def build_client(options: Mapping[str, Any], pool_size: int = 10, **transport_kw
         timeout=timeout,
         retries=retries,
         pool_size=pool_size,
-        **transport_kwargs
+        **transport_kwargs,
     )
     return ContainersAPI(transport)

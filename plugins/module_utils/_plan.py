@@ -109,12 +109,15 @@ def is_hostname(value: Any) -> bool:
 def hostname_problem(value: Any, option: str = "hostname") -> Optional[str]:
     if is_hostname(value):
         return None
-    return ("%s must be a DNS label: lowercase letters, digits and hyphens, 1 to 63 characters, not starting or "
-            "ending with a hyphen (got %r)" % (option, value if not isinstance(value, str) else value[:80]))
+    return (
+        "%s must be a DNS label: lowercase letters, digits and hyphens, 1 to 63 characters, not starting or "
+        "ending with a hyphen (got %r)" % (option, value if not isinstance(value, str) else value[:80])
+    )
 
 
-def settings_from(wait: Any = True, wait_timeout: Any = WAIT_TIMEOUT_DEFAULT,
-                  parallelism: Any = PARALLELISM_DEFAULT) -> FleetSettings:
+def settings_from(
+    wait: Any = True, wait_timeout: Any = WAIT_TIMEOUT_DEFAULT, parallelism: Any = PARALLELISM_DEFAULT
+) -> FleetSettings:
     if not isinstance(wait, bool):
         raise InvalidParameters("wait must be true or false, got %r" % (wait,))
     return FleetSettings(
@@ -134,7 +137,7 @@ def desired_fleet(items: Any, default_state: str = DEFAULT_STATE, labelled: bool
         raise InvalidParameters("state must be one of %s, got %r" % (", ".join(DESIRED_STATES), default_state))
     if not isinstance(items, (list, tuple)):
         raise InvalidParameters("containers must be a list, got %s" % type(items).__name__)
-    problems = {}  # type: Dict[str, str]
+    problems: Dict[str, str] = {}
     desired = []
     for index, item in enumerate(items):
         label = "containers[%d]" % index if labelled else ""
@@ -143,14 +146,17 @@ def desired_fleet(items: Any, default_state: str = DEFAULT_STATE, labelled: bool
         except InvalidParameters as exc:
             problems[label or "parameters"] = exc.message
     for key in ("hostname", "id"):
-        seen = {}  # type: Dict[str, str]
+        seen: Dict[str, str] = {}
         for item in desired:
             value = getattr(item, key)
             if value is None:
                 continue
             if value in seen:
                 problems[item.label] = "%s %s is already named by %s; each container may appear once" % (
-                    key, value, seen[value])
+                    key,
+                    value,
+                    seen[value],
+                )
             else:
                 seen[value] = item.label
     if problems:
@@ -161,7 +167,9 @@ def desired_fleet(items: Any, default_state: str = DEFAULT_STATE, labelled: bool
 def _desired_item(item: Any, default_state: str, label: str) -> DesiredContainer:
     prefix = label + ": " if label else ""
     if not isinstance(item, Mapping):
-        raise InvalidParameters("%smust be a dictionary with a hostname or an id, got %s" % (prefix, type(item).__name__))
+        raise InvalidParameters(
+            "%smust be a dictionary with a hostname or an id, got %s" % (prefix, type(item).__name__)
+        )
     unknown = sorted(set(item) - set(ITEM_KEYS))
     if unknown:
         hints = []
@@ -174,10 +182,12 @@ def _desired_item(item: Any, default_state: str, label: str) -> DesiredContainer
     if hostname is None and container_id is None:
         problems.append("one of hostname or id is required")
     if hostname is not None and hostname_problem(hostname):
-        problems.append(hostname_problem(hostname))
+        problems.append(hostname_problem(hostname) or "")
     if container_id is not None and not is_container_id(container_id):
-        problems.append("id must be a container UUID such as 01942cf7-5b1e-7c3a-9d2e-8f1a2b3c4d5e (got %r)"
-                        % (container_id if not isinstance(container_id, str) else container_id[:80]))
+        problems.append(
+            "id must be a container UUID such as 01942cf7-5b1e-7c3a-9d2e-8f1a2b3c4d5e (got %r)"
+            % (container_id if not isinstance(container_id, str) else container_id[:80])
+        )
     for name in SPEC_FIELDS:
         value = item.get(name)
         if value is None:
@@ -197,9 +207,15 @@ def _desired_item(item: Any, default_state: str, label: str) -> DesiredContainer
         problems.append("state must be one of %s (got %r)" % (", ".join(DESIRED_STATES), state))
     if problems:
         raise InvalidParameters(prefix + "; ".join(problems))
-    return DesiredContainer(hostname=hostname, id=container_id, cpu_cores=item.get("cpu_cores"),
-                            memory_mb=item.get("memory_mb"), disk_gb=item.get("disk_gb"), state=state,
-                            label=label)
+    return DesiredContainer(
+        hostname=hostname,
+        id=container_id,
+        cpu_cores=item.get("cpu_cores"),
+        memory_mb=item.get("memory_mb"),
+        disk_gb=item.get("disk_gb"),
+        state=state,
+        label=label,
+    )
 
 
 def _refusal(problems: Dict[str, str], what: str) -> PlanRefused:
@@ -213,9 +229,11 @@ def _refusal(problems: Dict[str, str], what: str) -> PlanRefused:
         return PlanRefused("%s; nothing was changed" % message.rstrip("."), problems)
     listed = ["%s: %s" % (key, problem) for key, problem in list(problems.items())[:LISTED_PROBLEMS]]
     more = len(problems) - LISTED_PROBLEMS
-    return PlanRefused("%d items cannot be converged, so nothing was changed (%s): %s%s" % (
-        len(problems), what, "; ".join(listed), "; and %d more (see 'problems')" % more if more > 0 else ""),
-        problems)
+    return PlanRefused(
+        "%d items cannot be converged, so nothing was changed (%s): %s%s"
+        % (len(problems), what, "; ".join(listed), "; and %d more (see 'problems')" % more if more > 0 else ""),
+        problems,
+    )
 
 
 def describe(record: Record) -> str:
@@ -230,21 +248,21 @@ def reads_by_id(desired: Sequence[DesiredContainer]) -> bool:
 def make_plan(desired: Sequence[DesiredContainer], current: Sequence[Record], settings: FleetSettings) -> List[Step]:
     """Steps in the order of ``desired``, or PlanRefused naming every item that cannot be converged."""
     by_id = {record["id"]: record for record in current}
-    by_hostname = {}  # type: Dict[str, List[Record]]
+    by_hostname: Dict[str, List[Record]] = {}
     for record in current:
         by_hostname.setdefault(record["hostname"], []).append(record)
-    problems = {}  # type: Dict[str, str]
+    problems: Dict[str, str] = {}
     steps = []
-    claimed = {}  # type: Dict[str, str]
+    claimed: Dict[str, str] = {}
     for item in desired:
         key = item.label or item.name
         try:
-            record = _resolve(item, by_id, by_hostname)
-            if record is not None:
-                if record["id"] in claimed:
-                    raise HzelError("names container %s, which %s names too" % (describe(record), claimed[record["id"]]))
-                claimed[record["id"]] = key
-            steps.append(plan_step(item, record, settings))
+            found = _resolve(item, by_id, by_hostname)
+            if found is not None:
+                if found["id"] in claimed:
+                    raise HzelError("names container %s, which %s names too" % (describe(found), claimed[found["id"]]))
+                claimed[found["id"]] = key
+            steps.append(plan_step(item, found, settings))
         except HzelError as exc:
             problems[key] = exc.message
     if problems:
@@ -252,20 +270,26 @@ def make_plan(desired: Sequence[DesiredContainer], current: Sequence[Record], se
     return steps
 
 
-def _resolve(item: DesiredContainer, by_id: Dict[str, Record], by_hostname: Dict[str, List[Record]]) -> Optional[Record]:
+def _resolve(
+    item: DesiredContainer, by_id: Dict[str, Record], by_hostname: Dict[str, List[Record]]
+) -> Optional[Record]:
     if item.id is not None:
         record = by_id.get(item.id)
         if record is None:
             raise HzelError("container id %s was not found, or it is not visible to this api_token" % item.id)
         if item.hostname is not None and record["hostname"] != item.hostname:
-            raise HzelError("container id %s has hostname %r, not %r; the API cannot rename a container" % (
-                item.id, record["hostname"], item.hostname))
+            raise HzelError(
+                "container id %s has hostname %r, not %r; the API cannot rename a container"
+                % (item.id, record["hostname"], item.hostname)
+            )
         return record
     matches = by_hostname.get(item.hostname or "", [])
     if len(matches) > 1:
-        raise HzelError("%d containers visible to this api_token have the hostname %s (ids %s); refusing to "
-                        "guess which one is meant: address it by id" % (
-                            len(matches), item.hostname, ", ".join(sorted(r["id"] for r in matches))))
+        raise HzelError(
+            "%d containers visible to this api_token have the hostname %s (ids %s); refusing to "
+            "guess which one is meant: address it by id"
+            % (len(matches), item.hostname, ", ".join(sorted(r["id"] for r in matches)))
+        )
     return matches[0] if matches else None
 
 
@@ -274,26 +298,44 @@ def plan_step(item: DesiredContainer, record: Optional[Record], settings: FleetS
     if record is None:
         if item.hostname is None:
             raise HzelError("container id %s was not found" % item.id)
-        step = Step(item, None, "create", request="create", settle=settings.wait,
-                    after_settle="stop" if item.state == "stopped" else None)
+        step = Step(
+            item,
+            None,
+            "create",
+            request="create",
+            settle=settings.wait,
+            after_settle="stop" if item.state == "stopped" else None,
+        )
         # A new container is only created for 'restarted': it has just started.
         wanted = "running" if item.state == "restarted" else item.state
         step.predicted = dict(SPEC_DEFAULTS, **item.spec)
-        step.predicted.update(id=None, user_id=None, hostname=item.hostname, created_at=None,
-                              state=_predicted_state(wanted, "provisioning", settings.wait))
+        step.predicted.update(
+            id=None,
+            user_id=None,
+            hostname=item.hostname,
+            created_at=None,
+            state=_predicted_state(wanted, "provisioning", settings.wait),
+        )
         return step
-    drift = ["%s is %s, the parameters ask for %s" % (name, record[name], wanted)
-             for name, wanted in sorted(item.spec.items()) if record[name] != wanted]
+    drift = [
+        "%s is %s, the parameters ask for %s" % (name, record[name], wanted)
+        for name, wanted in sorted(item.spec.items())
+        if record[name] != wanted
+    ]
     if drift:
-        raise HzelError("container %s differs from the requested spec: %s. The hzel API cannot resize or delete a "
-                        "container: align the parameters with the container, or replace it under a new hostname"
-                        % (describe(record), "; ".join(drift)))
+        raise HzelError(
+            "container %s differs from the requested spec: %s. The hzel API cannot resize or delete a "
+            "container: align the parameters with the container, or replace it under a new hostname"
+            % (describe(record), "; ".join(drift))
+        )
     if record["state"] == "failed":
-        raise HzelError("container %s is in state 'failed' (its provisioning failed); the hzel API cannot repair or "
-                        "delete it, so it must be replaced under a new hostname" % describe(record))
+        raise HzelError(
+            "container %s is in state 'failed' (its provisioning failed); the hzel API cannot repair or "
+            "delete it, so it must be replaced under a new hostname" % describe(record)
+        )
     wanted = item.state
     state = record["state"]
-    power = None  # type: Optional[str]
+    power: Optional[str] = None
     if wanted == "restarted":
         power = "restart"
     elif wanted == "running" and state == "stopped":

@@ -23,7 +23,8 @@ import threading
 import time
 import traceback
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
+from urllib.parse import quote
 
 try:
     import requests
@@ -31,7 +32,7 @@ try:
     from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 except ImportError:
     HAS_REQUESTS = False
-    REQUESTS_IMPORT_ERROR = traceback.format_exc()  # type: Optional[str]
+    REQUESTS_IMPORT_ERROR: Optional[str] = traceback.format_exc()
 else:
     HAS_REQUESTS = True
     REQUESTS_IMPORT_ERROR = None
@@ -69,7 +70,7 @@ class HzelError(Exception):
         self.status = status
         self.code = code
         # What a module adds to its failed result (records, actions, problems).
-        self.result = {}  # type: Dict[str, Any]
+        self.result: Dict[str, Any] = {}
 
     def __str__(self) -> str:
         return self.message
@@ -98,8 +99,9 @@ class HzelUnexpectedReply(HzelError):
 class _Transient(Exception):
     """One failed exchange that a later attempt may get past."""
 
-    def __init__(self, reason: str, reached_api: bool, retry_after: Optional[float] = None,
-                 status: Optional[int] = None) -> None:
+    def __init__(
+        self, reason: str, reached_api: bool, retry_after: Optional[float] = None, status: Optional[int] = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         # False only where the request certainly did not reach the API.
@@ -110,12 +112,12 @@ class _Transient(Exception):
 
 def bound(text: str, limit: int = MESSAGE_LIMIT) -> str:
     text = str(text)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def excerpt(text: Any, limit: int = EXCERPT_LIMIT) -> str:
     """A short one-line account of outside text: tags and control characters gone, length bounded."""
-    text = re.sub(r"<[^>]*>", " ", str(text or "")[:limit * 20])
+    text = re.sub(r"<[^>]*>", " ", str(text or "")[: limit * 20])
     text = re.sub(r"[\x00-\x20\x7f]+", " ", text).strip()
     return bound(text, limit)
 
@@ -127,8 +129,10 @@ def token_problem(token: Any) -> Optional[str]:
     if not isinstance(token, str):
         return "api_token must be a string"
     if re.search(r"[\r\n]", token):
-        return ("api_token contains a line break (often a trailing newline from 'echo' or a file); "
-                "it was not sent. Remove the line break, for example re-create the vaulted value with 'echo -n'")
+        return (
+            "api_token contains a line break (often a trailing newline from 'echo' or a file); "
+            "it was not sent. Remove the line break, for example re-create the vaulted value with 'echo -n'"
+        )
     if re.search(r"[\x00-\x1f\x7f]", token):
         return "api_token contains a control character; it was not sent"
     if re.search(r"\s", token):
@@ -140,10 +144,14 @@ def token_problem(token: Any) -> Optional[str]:
 
 def secret_forms(secret: str) -> List[str]:
     """Every form in which a secret could show up in a message: raw, escaped, quoted, JSON."""
-    forms = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1],
-             secret.encode("unicode_escape").decode("ascii", "replace")}
+    forms = {
+        secret,
+        repr(secret)[1:-1],
+        json.dumps(secret)[1:-1],
+        secret.encode("unicode_escape").decode("ascii", "replace"),
+    }
     if HAS_REQUESTS:
-        forms.add(requests.utils.quote(secret, safe=""))
+        forms.add(quote(secret, safe=""))
     # Longest first, so that a form containing another is replaced whole.
     return sorted((form for form in forms if len(form) >= 4), key=len, reverse=True)
 
@@ -169,7 +177,7 @@ def parse_retry_after(value: Optional[str]) -> Optional[float]:
     return min(max(seconds, 0.0), RETRY_AFTER_MAX)
 
 
-def _connection_reason(exc: Exception):
+def _connection_reason(exc: Exception) -> Tuple[str, bool]:
     """A short account of a connection failure and whether the request got out at all."""
     reason = exc.args[0] if exc.args else exc
     inner = getattr(reason, "reason", reason)
@@ -225,10 +233,20 @@ class _Reply:
 class HzelTransport:
     """One authenticated session against one hzel API endpoint."""
 
-    def __init__(self, api_url: Optional[str], api_token: Optional[str], validate_certs: bool = True,
-                 timeout: float = 30.0, retries: int = 5, backoff: float = 0.5, backoff_max: float = 8.0,
-                 pool_size: int = 10, user_agent: str = USER_AGENT,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        api_url: Optional[str],
+        api_token: Optional[str],
+        validate_certs: bool = True,
+        timeout: float = 30.0,
+        retries: int = 5,
+        backoff: float = 0.5,
+        backoff_max: float = 8.0,
+        pool_size: int = 10,
+        user_agent: str = USER_AGENT,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not HAS_REQUESTS:
             raise HzelError("The Python library 'requests' is required to talk to the hzel API")
         problem = token_problem(api_token)
@@ -249,11 +267,13 @@ class HzelTransport:
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(10, pool_size))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.session.headers.update({
-            "Authorization": "Bearer %s" % api_token,
-            "User-Agent": user_agent,
-            "Accept": "application/json",
-        })
+        self.session.headers.update(
+            {
+                "Authorization": "Bearer %s" % api_token,
+                "User-Agent": user_agent,
+                "Accept": "application/json",
+            }
+        )
 
     def scrub(self, text: Any) -> str:
         """The text without the token in any form, then bounded: the one scrubbing point."""
@@ -266,8 +286,14 @@ class HzelTransport:
     def where(self, method: str, path: str) -> str:
         return "%s %s" % (method, self.base_url + path)
 
-    def request(self, method: str, path: str, body: Any = None, repeatable: bool = True,
-                resolve_open_outcome: Optional[Callable[[], Any]] = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        repeatable: bool = True,
+        resolve_open_outcome: Optional[Callable[[], Any]] = None,
+    ) -> Any:
         """Send one request with retries; returns the envelope's ``data``.
 
         ``repeatable`` is False for a request that must not be resent once it may
@@ -282,7 +308,14 @@ class HzelTransport:
             exc.args = (exc.message,)
             raise
 
-    def _request(self, method, path, body, repeatable, resolve_open_outcome):
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        repeatable: bool,
+        resolve_open_outcome: Optional[Callable[[], Any]],
+    ) -> Any:
         attempt = 0
         rate_limited_for = 0.0
         while True:
@@ -295,8 +328,12 @@ class HzelTransport:
                     if delay is None:
                         delay = self._backoff_delay(attempt)
                     if rate_limited_for + delay > RATE_LIMIT_PATIENCE:
-                        raise self._give_up(method, path, transient, "after waiting %ds for the API's rate limit"
-                                            % int(rate_limited_for))
+                        raise self._give_up(
+                            method,
+                            path,
+                            transient,
+                            "after waiting %ds for the API's rate limit" % int(rate_limited_for),
+                        ) from None
                     self.gate.hold(delay)
                     continue
                 may_resend = repeatable or not transient.reached_api
@@ -304,27 +341,31 @@ class HzelTransport:
                 # Also after the last attempt: a request whose reply was lost may have taken effect.
                 look_up = resolve_open_outcome is not None and transient.reached_api
                 if not last or look_up:
-                    self._sleep(transient.retry_after if transient.retry_after is not None
-                                else self._backoff_delay(attempt))
-                if look_up:
+                    self._sleep(
+                        transient.retry_after if transient.retry_after is not None else self._backoff_delay(attempt)
+                    )
+                if look_up and resolve_open_outcome is not None:
                     found = resolve_open_outcome()
                     if found is not None:
                         return found
                 if last:
-                    raise self._give_up(method, path, transient,
-                                        "after %d attempt%s" % (attempt + 1, "" if attempt == 0 else "s"))
+                    raise self._give_up(
+                        method, path, transient, "after %d attempt%s" % (attempt + 1, "" if attempt == 0 else "s")
+                    ) from None
                 attempt += 1
 
     def _backoff_delay(self, attempt: int) -> float:
-        return min(self.backoff_max, self.backoff * (2 ** attempt)) * random.uniform(0.5, 1.0)
+        return min(self.backoff_max, self.backoff * (2**attempt)) * random.uniform(0.5, 1.0)
 
-    def _give_up(self, method, path, transient, tries):
+    def _give_up(self, method: str, path: str, transient: _Transient, tries: str) -> HzelUnavailable:
         where = self.where(method, path)
         if transient.status is None:
-            return HzelUnavailable("The hzel API at %s could not be reached (%s): %s %s" % (
-                self.api_url, where, transient.reason, tries))
-        return HzelUnavailable("The hzel API answered %s with %s %s" % (where, transient.reason, tries),
-                               status=transient.status)
+            return HzelUnavailable(
+                "The hzel API at %s could not be reached (%s): %s %s" % (self.api_url, where, transient.reason, tries)
+            )
+        return HzelUnavailable(
+            "The hzel API answered %s with %s %s" % (where, transient.reason, tries), status=transient.status
+        )
 
     def _exchange(self, method: str, path: str, body: Any) -> Any:
         """One exchange, bounded as a whole by the timeout.
@@ -335,10 +376,10 @@ class HzelTransport:
         keep the process alive.
         """
         url = self.base_url + path
-        outcome = {}  # type: dict
+        outcome: Dict[str, Any] = {}
         finished = threading.Event()
 
-        def perform():
+        def perform() -> None:
             try:
                 outcome["reply"] = self._perform(method, url, body)
             except BaseException as exc:  # handed to the waiting thread, which raises it
@@ -349,8 +390,9 @@ class HzelTransport:
         worker = threading.Thread(target=perform, name="hzel-request", daemon=True)
         worker.start()
         if not finished.wait(self.timeout):
-            raise _Transient("no complete reply within %ss (api_timeout)" % plain_number(self.timeout),
-                             reached_api=True)
+            raise _Transient(
+                "no complete reply within %ss (api_timeout)" % plain_number(self.timeout), reached_api=True
+            ) from None
         if "error" in outcome:
             raise outcome["error"]
         return self._interpret(method, url, outcome["reply"])
@@ -364,29 +406,35 @@ class HzelTransport:
                 for chunk in response.iter_content(65536):
                     size += len(chunk)
                     if size > MAX_REPLY_BYTES:
-                        raise HzelUnexpectedReply("The hzel API answered %s %s with a reply larger than %d MiB" % (
-                            method, url, MAX_REPLY_BYTES // (1024 * 1024)), response.status_code)
+                        raise HzelUnexpectedReply(
+                            "The hzel API answered %s %s with a reply larger than %d MiB"
+                            % (method, url, MAX_REPLY_BYTES // (1024 * 1024)),
+                            response.status_code,
+                        ) from None
                     chunks.append(chunk)
                 return _Reply(response.status_code, response.reason or "", response.headers, b"".join(chunks))
             finally:
                 response.close()
         except requests.exceptions.ConnectTimeout:
-            raise _Transient("connection timed out after %ss" % plain_number(self.timeout), reached_api=False)
+            raise _Transient("connection timed out after %ss" % plain_number(self.timeout), reached_api=False) from None
         except requests.exceptions.ReadTimeout:
-            raise _Transient("no complete reply within %ss (api_timeout)" % plain_number(self.timeout),
-                             reached_api=True)
+            raise _Transient(
+                "no complete reply within %ss (api_timeout)" % plain_number(self.timeout), reached_api=True
+            ) from None
         except requests.exceptions.SSLError as exc:
-            raise HzelError("TLS error talking to %s: %s (validate_certs)" % (self.api_url, self._excerpt(exc, 200)))
+            raise HzelError(
+                "TLS error talking to %s: %s (validate_certs)" % (self.api_url, self._excerpt(exc, 200))
+            ) from None
         except requests.exceptions.ConnectionError as exc:
             reason, never_sent = _connection_reason(exc)
-            raise _Transient(reason, reached_api=not never_sent)
+            raise _Transient(reason, reached_api=not never_sent) from None
         except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
-            raise _Transient("the reply was cut off", reached_api=True)
+            raise _Transient("the reply was cut off", reached_api=True) from None
         except requests.exceptions.RequestException as exc:
-            raise HzelError("Request to %s failed: %s" % (url, self._excerpt(exc, 200)))
+            raise HzelError("Request to %s failed: %s" % (url, self._excerpt(exc, 200))) from None
         except (ValueError, TypeError) as exc:
             # A header value or URL that the HTTP library refuses; its text may repeat the header.
-            raise HzelError("Request to %s could not be sent: %s" % (url, type(exc).__name__))
+            raise HzelError("Request to %s could not be sent: %s" % (url, type(exc).__name__)) from None
 
     def _interpret(self, method: str, url: str, reply: _Reply) -> Any:
         status = reply.status
@@ -406,21 +454,37 @@ class HzelTransport:
         api_message = self._excerpt(error.get("message")) if isinstance(error.get("message"), str) else ""
         if not is_json:
             described = "HTTP %d with a reply that is not JSON (%s): %r" % (
-                status, self._excerpt(content_type, 60) or "no content type",
-                self._excerpt(reply.body.decode("utf-8", "replace"), 120))
+                status,
+                self._excerpt(content_type, 60) or "no content type",
+                self._excerpt(reply.body.decode("utf-8", "replace"), 120),
+            )
         else:
-            described = "HTTP %d %s%s" % (status, code or self._excerpt(reply.reason, 60),
-                                          ": %s" % api_message if api_message else "")
+            described = "HTTP %d %s%s" % (
+                status,
+                code or self._excerpt(reply.reason, 60),
+                ": %s" % api_message if api_message else "",
+            )
         if status in RETRY_STATUSES:
-            raise _Transient(described, reached_api=status != 429, status=status,
-                             retry_after=parse_retry_after(reply.headers.get("Retry-After")))
+            raise _Transient(
+                described,
+                reached_api=status != 429,
+                status=status,
+                retry_after=parse_retry_after(reply.headers.get("Retry-After")),
+            )
         where = "%s %s" % (method, url)
         if status == 401:
-            raise HzelAuthError("Authentication with the hzel API failed (%s): check api_token (%s)" % (
-                described, TOKEN_HINT), status, code)
+            raise HzelAuthError(
+                "Authentication with the hzel API failed (%s): check api_token (%s)" % (described, TOKEN_HINT),
+                status,
+                code,
+            )
         if status == 403 and code == "CSRF_REJECTED":
-            raise HzelAuthError("The hzel API refused %s as a browser-session request without a CSRF token (%s); "
-                                "use a personal access token as api_token" % (where, described), status, code)
+            raise HzelAuthError(
+                "The hzel API refused %s as a browser-session request without a CSRF token (%s); "
+                "use a personal access token as api_token" % (where, described),
+                status,
+                code,
+            )
         if status == 404:
             raise HzelNotFound("Not found: %s (%s)" % (where, described), status, code)
         if status in (400, 409, 422):
@@ -428,16 +492,20 @@ class HzelTransport:
         if status >= 400:
             raise HzelError("The hzel API answered %s with %s" % (where, described), status, code)
         if not isinstance(payload, dict) or "data" not in payload:
-            raise HzelUnexpectedReply("The hzel API answered %s with %s, not the expected {\"data\": ...} envelope" % (
-                where, described), status)
+            raise HzelUnexpectedReply(
+                "The hzel API answered %s with %s, not the expected {\"data\": ...} envelope" % (where, described),
+                status,
+            )
         return payload["data"]
 
 
 def check_api_url(api_url: Optional[str]) -> str:
     api_url = DEFAULT_API_URL if api_url is None else api_url
     if not isinstance(api_url, str) or not re.fullmatch(r"https?://[^/\s?#@]+(/[^\s?#]*)?", api_url):
-        raise HzelError("api_url must be an http:// or https:// URL without spaces, query or credentials, got %r"
-                        % excerpt(api_url, 100))
+        raise HzelError(
+            "api_url must be an http:// or https:// URL without spaces, query or credentials, got %r"
+            % excerpt(api_url, 100)
+        )
     return api_url.rstrip("/")
 
 

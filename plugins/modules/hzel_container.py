@@ -175,7 +175,12 @@ status:
 """
 
 from ansible_collections.hzel.cloud.plugins.module_utils._executor import FleetExecutor, FleetFailed
-from ansible_collections.hzel.cloud.plugins.module_utils._module import converge_argument_spec, fleet_settings, hzel_module, run
+from ansible_collections.hzel.cloud.plugins.module_utils._module import (
+    converge_argument_spec,
+    fleet_settings,
+    hzel_module,
+    run,
+)
 from ansible_collections.hzel.cloud.plugins.module_utils._plan import ITEM_KEYS, desired_fleet, diff_view
 
 

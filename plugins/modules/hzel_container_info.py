@@ -164,8 +164,9 @@ def main():
 
     def read(client):
         if params["id"] is not None and not is_container_id(params["id"]):
-            raise InvalidParameters("id must be a container UUID such as 01942cf7-5b1e-7c3a-9d2e-8f1a2b3c4d5e (got %r)"
-                                    % params["id"][:80])
+            raise InvalidParameters(
+                "id must be a container UUID such as 01942cf7-5b1e-7c3a-9d2e-8f1a2b3c4d5e (got %r)" % params["id"][:80]
+            )
         if params["id"]:
             try:
                 containers = [client.get(params["id"])]
@@ -174,7 +175,8 @@ def main():
         else:
             containers = client.list()
         containers = [
-            container for container in containers
+            container
+            for container in containers
             if (not params["hostname"] or container["hostname"] == params["hostname"])
             and (not params["state"] or container["state"] in params["state"])
         ]
@@ -182,9 +184,14 @@ def main():
         if params["include_metrics"]:
             containers, failures = fetch_metrics(client, containers, METRICS_WORKERS)
             if failures:
-                module.warn("No metrics for %d of %d containers (their metrics are null): %s" % (
-                    len(failures), len(containers), client.scrub("; ".join(
-                        "%s: %s" % item for item in sorted(failures.items())[:5]))))
+                module.warn(
+                    "No metrics for %d of %d containers (their metrics are null): %s"
+                    % (
+                        len(failures),
+                        len(containers),
+                        client.scrub("; ".join("%s: %s" % item for item in sorted(failures.items())[:5])),
+                    )
+                )
         return dict(changed=False, containers=containers)
 
     run(module, read, pool_size=METRICS_WORKERS)

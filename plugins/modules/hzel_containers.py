@@ -241,14 +241,19 @@ from ansible_collections.hzel.cloud.plugins.module_utils._plan import desired_fl
 def main():
     argument_spec = converge_argument_spec()
     argument_spec.update(
-        containers=dict(type="list", elements="dict", required=True, options=dict(
-            hostname=dict(type="str"),
-            id=dict(type="str"),
-            cpu_cores=dict(type="int"),
-            memory_mb=dict(type="int"),
-            disk_gb=dict(type="int"),
-            state=dict(type="str", choices=list(DESIRED_STATES)),
-        )),
+        containers=dict(
+            type="list",
+            elements="dict",
+            required=True,
+            options=dict(
+                hostname=dict(type="str"),
+                id=dict(type="str"),
+                cpu_cores=dict(type="int"),
+                memory_mb=dict(type="int"),
+                disk_gb=dict(type="int"),
+                state=dict(type="str", choices=list(DESIRED_STATES)),
+            ),
+        ),
         parallelism=dict(type="int", default=PARALLELISM_DEFAULT),
     )
     module = hzel_module(argument_spec, supports_check_mode=True)

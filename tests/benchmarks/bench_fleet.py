@@ -31,8 +31,6 @@ PLAYBOOK = """
   gather_facts: false
   vars:
     ansible_python_interpreter: "{{ ansible_playbook_python }}"
-    new_fleet: "{{ range(new | int) | map('string') | map('regex_replace', '^(.*)$', 'fleet-' ~ round ~ '-\\\\1') | list }}"
-    loop_fleet: "{{ range(new | int) | map('string') | map('regex_replace', '^(.*)$', 'loop-' ~ round ~ '-\\\\1') | list }}"
   module_defaults:
     group/hzel.cloud.hzel:
       api_url: "{{ url }}"
@@ -43,7 +41,7 @@ PLAYBOOK = """
         t0: "{{ now(utc=true).timestamp() }}"
     - name: Thirty new containers in one task
       hzel.cloud.hzel_containers:
-        containers: "{{ new_fleet | map('ansible.builtin.to_json') | map('regex_replace', '^(.*)$', '{\\"hostname\\": \\\\1}') | map('from_json') | list }}"
+        containers: "{{ new_items }}"
         state: running
     - name: Mark the start of the loop
       ansible.builtin.set_fact:
@@ -96,8 +94,12 @@ PLAYBOOK = """
 
 
 def control(url, method, path, body=None):
-    request = urllib.request.Request(url + "/_emulator" + path, method=method, data=json.dumps(body).encode() if body else None,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url + "/_emulator" + path,
+        method=method,
+        data=json.dumps(body).encode() if body else None,
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.load(response)
 
@@ -117,26 +119,53 @@ def main():
             handle.write(PLAYBOOK)
         for number in range(ROUNDS):
             with open(extra, "w", encoding="utf-8") as handle:
-                json.dump({"url": url, "token": TOKEN, "report": report, "new": NEW, "unchanged": UNCHANGED,
-                           "round": number, "big_items": big_items}, handle)
+                json.dump(
+                    {
+                        "url": url,
+                        "token": TOKEN,
+                        "report": report,
+                        "new": NEW,
+                        "unchanged": UNCHANGED,
+                        "round": number,
+                        "big_items": big_items,
+                    },
+                    handle,
+                )
             subprocess.run(["ansible-playbook", playbook, "-e", "@" + extra], check=True, stdout=subprocess.DEVNULL)
             with open(report, encoding="utf-8") as handle:
                 rounds.append(json.load(handle))
     fleet = [r["fleet"] for r in rounds]
     loop = [r["loop"] for r in rounds]
     print("(a) %d new containers, %.0f s provisioning:" % (NEW, PROVISION_SECONDS))
-    print("    one hzel_containers task:     median %.2f s (%s)" % (statistics.median(fleet), ", ".join("%.2f" % v for v in fleet)))
-    print("    loop of hzel_container tasks: median %.2f s (%s)" % (statistics.median(loop), ", ".join("%.2f" % v for v in loop)))
-    print("    ratio fleet / loop: median %.3f (goal <= 0.10; per round: %s)" % (
-        statistics.median([f / lp for f, lp in zip(fleet, loop)]), ", ".join("%.3f" % (f / lp) for f, lp in zip(fleet, loop))))
+    print(
+        "    one hzel_containers task:     median %.2f s (%s)"
+        % (statistics.median(fleet), ", ".join("%.2f" % v for v in fleet))
+    )
+    print(
+        "    loop of hzel_container tasks: median %.2f s (%s)"
+        % (statistics.median(loop), ", ".join("%.2f" % v for v in loop))
+    )
+    print(
+        "    ratio fleet / loop: median %.3f (goal <= 0.10; per round: %s)"
+        % (
+            statistics.median([f / lp for f, lp in zip(fleet, loop)]),
+            ", ".join("%.3f" % (f / lp) for f, lp in zip(fleet, loop)),
+        )
+    )
     big = [r["big"] for r in rounds]
     one = [r["one"] for r in rounds]
-    print("(b) unchanged fleet of %d: changed=%s, HTTP requests=%s (goal exactly 1)" % (
-        UNCHANGED, rounds[0]["big_changed"], ", ".join(str(r["big_requests"]) for r in rounds)))
-    print("    one hzel_containers task: median %.2f s; one unchanged hzel_container task: median %.2f s" % (
-        statistics.median(big), statistics.median(one)))
-    print("    ratio: median %.2f (goal <= 1.5; per round: %s)" % (
-        statistics.median([b / o for b, o in zip(big, one)]), ", ".join("%.2f" % (b / o) for b, o in zip(big, one))))
+    print(
+        "(b) unchanged fleet of %d: changed=%s, HTTP requests=%s (goal exactly 1)"
+        % (UNCHANGED, rounds[0]["big_changed"], ", ".join(str(r["big_requests"]) for r in rounds))
+    )
+    print(
+        "    one hzel_containers task: median %.2f s; one unchanged hzel_container task: median %.2f s"
+        % (statistics.median(big), statistics.median(one))
+    )
+    print(
+        "    ratio: median %.2f (goal <= 1.5; per round: %s)"
+        % (statistics.median([b / o for b, o in zip(big, one)]), ", ".join("%.2f" % (b / o) for b, o in zip(big, one)))
+    )
     return 0
 
 

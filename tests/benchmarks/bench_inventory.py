@@ -36,7 +36,7 @@ def call(url, method="GET", body=None, token=None):
 
 def timed(command, env):
     started = time.perf_counter()
-    completed = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    completed = subprocess.run(command, env=env, capture_output=True, check=False)
     elapsed = time.perf_counter() - started
     if completed.returncode != 0:
         sys.stderr.write(completed.stderr.decode())
@@ -57,10 +57,13 @@ def main():
         precomputed = os.path.join(work, "inventory.json")
         ordered = sorted(containers, key=lambda c: c["hostname"])
         with open(precomputed, "w", encoding="utf-8") as handle:
-            json.dump({
-                "hzel": {"hosts": [c["hostname"] for c in ordered]},
-                "_meta": {"hostvars": {c["hostname"]: {"hzel_" + f: c[f] for f in FIELDS} for c in ordered}},
-            }, handle)
+            json.dump(
+                {
+                    "hzel": {"hosts": [c["hostname"] for c in ordered]},
+                    "_meta": {"hostvars": {c["hostname"]: {"hzel_" + f: c[f] for f in FIELDS} for c in ordered}},
+                },
+                handle,
+            )
         script = os.path.join(work, "fleet.sh")
         with open(script, "w", encoding="utf-8") as handle:
             handle.write("#!/bin/sh\nexec cat %s\n" % precomputed)
@@ -75,11 +78,18 @@ def main():
     plugin_hosts = len(plugin_out["_meta"]["hostvars"])
     script_hosts = len(script_out["_meta"]["hostvars"])
     print("hosts: plugin %d, script %d (emulator holds %d)" % (plugin_hosts, script_hosts, len(containers)))
-    print("ansible-inventory --list via hzel.cloud.hzel: median %.2f s (%s)" % (
-        statistics.median(plugin_times), ", ".join("%.2f" % t for t in plugin_times)))
-    print("ansible-inventory --list via script (floor):  median %.2f s (%s)" % (
-        statistics.median(script_times), ", ".join("%.2f" % t for t in script_times)))
-    print("ratio plugin / script: %.3f (target <= 1.15)" % (statistics.median(plugin_times) / statistics.median(script_times)))
+    print(
+        "ansible-inventory --list via hzel.cloud.hzel: median %.2f s (%s)"
+        % (statistics.median(plugin_times), ", ".join("%.2f" % t for t in plugin_times))
+    )
+    print(
+        "ansible-inventory --list via script (floor):  median %.2f s (%s)"
+        % (statistics.median(script_times), ", ".join("%.2f" % t for t in script_times))
+    )
+    print(
+        "ratio plugin / script: %.3f (target <= 1.15)"
+        % (statistics.median(plugin_times) / statistics.median(script_times))
+    )
     return 0
 
 

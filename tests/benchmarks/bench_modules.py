@@ -108,27 +108,51 @@ def main():
             handle.write(PLAYBOOK)
         for number in range(ROUNDS):
             subprocess.run(
-                ["ansible-playbook", playbook, "-e", json.dumps({"url": url, "token": TOKEN, "report": report,
-                                                                 "loop_size": LOOP, "round": number,
-                                                                 "provision_seconds": PROVISION_SECONDS})],
-                check=True, stdout=subprocess.DEVNULL)
+                [
+                    "ansible-playbook",
+                    playbook,
+                    "-e",
+                    json.dumps(
+                        {
+                            "url": url,
+                            "token": TOKEN,
+                            "report": report,
+                            "loop_size": LOOP,
+                            "round": number,
+                            "provision_seconds": PROVISION_SECONDS,
+                        }
+                    ),
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             with open(report, encoding="utf-8") as handle:
                 rounds.append(json.load(handle))
     first = rounds[0]
-    print("unchanged hzel_container run: changed=%s, HTTP requests=%d %s" % (
-        first["changed"], first["requests"]["total"], json.dumps(first["requests"]["by_request"])))
+    print(
+        "unchanged hzel_container run: changed=%s, HTTP requests=%d %s"
+        % (first["changed"], first["requests"]["total"], json.dumps(first["requests"]["by_request"]))
+    )
     module = [r["module_seconds"] for r in rounds]
     uri = [r["uri_seconds"] for r in rounds]
     ratios = [m / u for m, u in zip(module, uri)]
-    print("loop of %d unchanged hzel_container tasks: median %.3f s (%s)" % (
-        LOOP, statistics.median(module), ", ".join("%.3f" % v for v in module)))
-    print("loop of %d ansible.builtin.uri GETs:        median %.3f s (%s)" % (
-        LOOP, statistics.median(uri), ", ".join("%.3f" % v for v in uri)))
+    print(
+        "loop of %d unchanged hzel_container tasks: median %.3f s (%s)"
+        % (LOOP, statistics.median(module), ", ".join("%.3f" % v for v in module))
+    )
+    print(
+        "loop of %d ansible.builtin.uri GETs:        median %.3f s (%s)"
+        % (LOOP, statistics.median(uri), ", ".join("%.3f" % v for v in uri))
+    )
     overshoot = [r["create_seconds"] - PROVISION_SECONDS - r["module_seconds"] / LOOP for r in rounds]
-    print("create with wait: returns %.3f s after a %.1f s provisioning ends (median; per round: %s)" % (
-        statistics.median(overshoot), PROVISION_SECONDS, ", ".join("%.3f" % v for v in overshoot)))
-    print("ratio hzel_container / uri: median %.2f (per round: %s)" % (
-        statistics.median(ratios), ", ".join("%.2f" % v for v in ratios)))
+    print(
+        "create with wait: returns %.3f s after a %.1f s provisioning ends (median; per round: %s)"
+        % (statistics.median(overshoot), PROVISION_SECONDS, ", ".join("%.3f" % v for v in overshoot))
+    )
+    print(
+        "ratio hzel_container / uri: median %.2f (per round: %s)"
+        % (statistics.median(ratios), ", ".join("%.2f" % v for v in ratios))
+    )
     return 0
 
 

@@ -23,7 +23,13 @@ CREATE_FIELDS = {
     "memory_mb": MEMORY_MB_RANGE,
     "disk_gb": DISK_GB_RANGE,
 }
-ERROR_CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "CSRF_REJECTED", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+ERROR_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "CSRF_REJECTED",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+}
 
 CREATE_SCHEMA = {
     "type": "object",
@@ -68,12 +74,14 @@ ERROR_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
     "required": ["error"],
-    "properties": {"error": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["code", "message"],
-        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-    }},
+    "properties": {
+        "error": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
 }
 REASONS = {
     400: "BAD_REQUEST: missing or invalid fields",
@@ -85,9 +93,21 @@ REASONS = {
 
 def _documented(data_schema, *statuses):
     """OpenAPI responses of a route: the {"data": ...} envelope and the listed errors."""
-    responses = {200: {"description": "Success", "content": {"application/json": {"schema": {
-        "type": "object", "additionalProperties": False, "required": ["data"], "properties": {"data": data_schema},
-    }}}}}
+    responses = {
+        200: {
+            "description": "Success",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["data"],
+                        "properties": {"data": data_schema},
+                    }
+                }
+            },
+        }
+    }
     for status in statuses:
         responses[status] = {"description": REASONS[status], "content": {"application/json": {"schema": ERROR_SCHEMA}}}
     return responses
@@ -153,8 +173,11 @@ def validate_create(request, raw):
     if hostname is None:
         raise ApiError(400, "hostname: field required")
     if not isinstance(hostname, str) or not HOSTNAME_RE.fullmatch(hostname):
-        raise ApiError(400, "hostname: must be a DNS label (lowercase letters, digits and hyphens, 1-63 characters, "
-                            "not starting or ending with a hyphen)")
+        raise ApiError(
+            400,
+            "hostname: must be a DNS label (lowercase letters, digits and hyphens, 1-63 characters, "
+            "not starting or ending with a hyphen)",
+        )
     for field, (low, high) in ((k, v) for k, v in CREATE_FIELDS.items() if v):
         if field not in body:
             continue
@@ -172,7 +195,11 @@ def metrics_for(record, now=None):
     seed = int(hashlib.sha256(("%s:%d" % (record["id"], int(now // 10))).encode()).hexdigest(), 16)
     base = int(hashlib.sha256(record["id"].encode()).hexdigest(), 16)
     running = record["state"] == "running"
-    disk_used = 0.0 if record["state"] in ("provisioning", "failed") else round(1.2 + (base % 1000) / 1000.0 * record["disk_gb"] * 0.4, 1)
+    disk_used = (
+        0.0
+        if record["state"] in ("provisioning", "failed")
+        else round(1.2 + (base % 1000) / 1000.0 * record["disk_gb"] * 0.4, 1)
+    )
     return {
         "cpu_percent": round((seed % 6000) / 100.0, 1) if running else 0.0,
         "memory_used_mb": int(record["memory_mb"] * (0.2 + (seed % 500) / 1000.0)) if running else 0,
@@ -205,8 +232,12 @@ def create_app(store):
                 components.get("schemas", {}).pop(name, None)
             components["securitySchemes"] = {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "description": "PAT or OAuth token"},
-                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
-                                  "description": "Browser session; POSTs also need the x-csrf-token header"},
+                "sessionCookie": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": SESSION_COOKIE,
+                    "description": "Browser session; POSTs also need the x-csrf-token header",
+                },
             }
             api.openapi_schema = document
         return api.openapi_schema
@@ -244,14 +275,19 @@ def create_app(store):
             raise ApiError(400, "Container %s failed to provision and cannot change state" % record["id"])
         return record
 
-    @api.get("/api/v1/containers", tags=["containers"],
-             responses=_documented({"type": "array", "items": RECORD_SCHEMA}, 401))
+    @api.get(
+        "/api/v1/containers", tags=["containers"], responses=_documented({"type": "array", "items": RECORD_SCHEMA}, 401)
+    )
     async def list_containers(request: Request):
         user = authenticate(store, request)
         return _json({"data": store.list_containers(user)})
 
-    @api.post("/api/v1/containers", tags=["containers"], responses=_documented(RECORD_SCHEMA, 400, 401, 403),
-              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": CREATE_SCHEMA}}}})
+    @api.post(
+        "/api/v1/containers",
+        tags=["containers"],
+        responses=_documented(RECORD_SCHEMA, 400, 401, 403),
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": CREATE_SCHEMA}}}},
+    )
     async def create_container(request: Request):
         user = authenticate(store, request)
         require_csrf(user, request)
@@ -274,23 +310,35 @@ def create_app(store):
             record = store.set_state(user, container_id, target)
         return _json({"data": _public(record)})
 
-    @api.post("/api/v1/containers/{container_id}/start", tags=["containers"],
-              responses=_documented(RECORD_SCHEMA, 401, 403, 404))
+    @api.post(
+        "/api/v1/containers/{container_id}/start",
+        tags=["containers"],
+        responses=_documented(RECORD_SCHEMA, 401, 403, 404),
+    )
     async def start_container(container_id: str, request: Request):
         return await power(request, container_id, "running")
 
-    @api.post("/api/v1/containers/{container_id}/stop", tags=["containers"],
-              responses=_documented(RECORD_SCHEMA, 401, 403, 404))
+    @api.post(
+        "/api/v1/containers/{container_id}/stop",
+        tags=["containers"],
+        responses=_documented(RECORD_SCHEMA, 401, 403, 404),
+    )
     async def stop_container(container_id: str, request: Request):
         return await power(request, container_id, "stopped")
 
-    @api.post("/api/v1/containers/{container_id}/restart", tags=["containers"],
-              responses=_documented(RECORD_SCHEMA, 401, 403, 404))
+    @api.post(
+        "/api/v1/containers/{container_id}/restart",
+        tags=["containers"],
+        responses=_documented(RECORD_SCHEMA, 401, 403, 404),
+    )
     async def restart_container(container_id: str, request: Request):
         return await power(request, container_id, "running", always=True)
 
-    @api.get("/api/v1/containers/{container_id}/metrics", tags=["containers"],
-             responses=_documented(METRICS_SCHEMA, 401, 404))
+    @api.get(
+        "/api/v1/containers/{container_id}/metrics",
+        tags=["containers"],
+        responses=_documented(METRICS_SCHEMA, 401, 404),
+    )
     async def container_metrics(container_id: str, request: Request):
         _user, record = await owned_container(request, container_id)
         return _json({"data": metrics_for(record)})
@@ -377,7 +425,9 @@ def create_app(store):
         if not _is_integer(count) or count < 1:
             raise ApiError(400, "count: must be a positive integer")
         try:
-            added = store.seed_containers(body.get("owner", "admin"), count, body.get("prefix", "seed-"), body.get("state", "running"))
+            added = store.seed_containers(
+                body.get("owner", "admin"), count, body.get("prefix", "seed-"), body.get("state", "running")
+            )
         except KeyError:
             raise ApiError(400, "owner: no such user") from None
         return _json({"added": added})

@@ -39,8 +39,19 @@ DEFAULT_STATUS = {"html": 502, "reply": 200, "echo_headers": 500}
 
 
 class FaultRule:
-    def __init__(self, kind, method=None, path=None, count=None, status=None, retry_after=None, seconds=None,
-                 probability=1.0, body="", content_type="application/json"):
+    def __init__(
+        self,
+        kind,
+        method=None,
+        path=None,
+        count=None,
+        status=None,
+        retry_after=None,
+        seconds=None,
+        probability=1.0,
+        body="",
+        content_type="application/json",
+    ):
         if kind not in KINDS:
             raise ValueError("kind must be one of %s" % ", ".join(KINDS))
         if count is not None and (not isinstance(count, int) or count < 1):
@@ -68,9 +79,16 @@ class FaultRule:
 
     def as_dict(self):
         return {
-            "kind": self.kind, "method": self.method, "path": self.path, "count": self.remaining,
-            "status": self.status, "retry_after": self.retry_after, "seconds": self.seconds,
-            "probability": self.probability, "body": self.body[:200], "content_type": self.content_type,
+            "kind": self.kind,
+            "method": self.method,
+            "path": self.path,
+            "count": self.remaining,
+            "status": self.status,
+            "retry_after": self.retry_after,
+            "seconds": self.seconds,
+            "probability": self.probability,
+            "body": self.body[:200],
+            "content_type": self.content_type,
         }
 
 
@@ -97,8 +115,12 @@ class RateLimit:
 
     def describe(self):
         with self._lock:
-            return {"max_concurrent": self.max_concurrent, "per_second": self.per_second,
-                    "retry_after": self.retry_after, "limited": self.limited}
+            return {
+                "max_concurrent": self.max_concurrent,
+                "per_second": self.per_second,
+                "retry_after": self.retry_after,
+                "limited": self.limited,
+            }
 
     def admit(self):
         """True when the request may go on (the caller then calls release); False: answer 429."""
@@ -106,8 +128,9 @@ class RateLimit:
         with self._lock:
             while self._recent and self._recent[0] <= now - 1.0:
                 self._recent.popleft()
-            if (self.max_concurrent is not None and self.in_flight >= self.max_concurrent) or \
-                    (self.per_second is not None and len(self._recent) >= self.per_second):
+            if (self.max_concurrent is not None and self.in_flight >= self.max_concurrent) or (
+                self.per_second is not None and len(self._recent) >= self.per_second
+            ):
                 self.limited += 1
                 return False
             self.in_flight += 1
@@ -178,8 +201,13 @@ async def _drop(send):
     # The ASGI server closes the socket when the application fails after the
     # response has started: the client sees a reply cut short, as from a
     # proxy or load balancer that lost its upstream.
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
+        }
+    )
     raise ConnectionDropped()
 
 
@@ -210,8 +238,13 @@ class FaultInjector:
         limit = self.faults.rate_limit
         if not limit.admit():
             self.faults.take(scope["method"], scope["path"])  # counted like any request
-            await _send_body(send, 429, _error_body(429, "Too many requests"), b"application/json",
-                             [(b"retry-after", str(limit.retry_after).encode())])
+            await _send_body(
+                send,
+                429,
+                _error_body(429, "Too many requests"),
+                b"application/json",
+                [(b"retry-after", str(limit.retry_after).encode())],
+            )
             return
         try:
             await self._serve(scope, receive, send)
@@ -239,8 +272,13 @@ class FaultInjector:
             await _send_body(send, rule.status, rule.body.encode(), rule.content_type.encode())
         elif rule.kind == "echo_headers":
             # A careless upstream that repeats the request, headers and all, in its error.
-            request = "%s %s %s" % (scope["method"], scope["path"], " ".join(
-                "%s: %s" % (name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]))
+            request = "%s %s %s" % (
+                scope["method"],
+                scope["path"],
+                " ".join(
+                    "%s: %s" % (name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]
+                ),
+            )
             if "html" in rule.content_type:
                 body = ("<html><body><h1>%d Error</h1><pre>%s</pre></body></html>" % (rule.status, request)).encode()
             else:
@@ -257,8 +295,10 @@ class FaultInjector:
         elif rule.kind == "drop":
             await _drop(send)
         else:  # lost_reply: the request is carried out, its answer never arrives
+
             async def swallow(message):
                 return None
+
             await self.app(scope, receive, swallow)
             await _drop(send)
 
@@ -285,7 +325,7 @@ class FaultInjector:
             for index in range(len(body)):
                 if gone.done():
                     return
-                await send({"type": "http.response.body", "body": body[index:index + 1], "more_body": True})
+                await send({"type": "http.response.body", "body": body[index : index + 1], "more_body": True})
                 await asyncio.sleep(seconds)
             await send({"type": "http.response.body", "body": b""})
         finally:

@@ -129,12 +129,15 @@ class Store:
 
     def user_for_token(self, token):
         with self._lock:
-            return self._fetch_user("SELECT u.id, u.name, u.admin FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token = ?", token)
+            return self._fetch_user(
+                "SELECT u.id, u.name, u.admin FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token = ?", token
+            )
 
     def user_for_session(self, cookie):
         with self._lock:
             row = self._db.execute(
-                "SELECT u.id, u.name, u.admin, s.csrf FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.cookie = ?",
+                "SELECT u.id, u.name, u.admin, s.csrf FROM sessions s JOIN users u ON u.id = s.user_id "
+                "WHERE s.cookie = ?",
                 (cookie,),
             ).fetchone()
         if row is None:
@@ -173,7 +176,9 @@ class Store:
             if user["admin"]:
                 rows = self._db.execute("SELECT %s FROM containers ORDER BY id" % columns).fetchall()
             else:
-                rows = self._db.execute("SELECT %s FROM containers WHERE user_id = ? ORDER BY id" % columns, (user["id"],)).fetchall()
+                rows = self._db.execute(
+                    "SELECT %s FROM containers WHERE user_id = ? ORDER BY id" % columns, (user["id"],)
+                ).fetchall()
         return [self._record(row) for row in rows]
 
     def get_container(self, user, container_id):
@@ -214,7 +219,8 @@ class Store:
                     raise HostnameTaken(spec["hostname"])
             try:
                 self._db.execute(
-                    "INSERT INTO containers (%s, ready_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)" % ", ".join(RECORD_FIELDS),
+                    "INSERT INTO containers (%s, ready_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    % ", ".join(RECORD_FIELDS),
                     tuple(record[field] for field in RECORD_FIELDS) + (now + self.provision_seconds,),
                 )
             except sqlite3.IntegrityError:
@@ -236,15 +242,25 @@ class Store:
         for index in range(count):
             hostname = "%s%05d" % (prefix, index)
             digest = int(hashlib.sha256(hostname.encode()).hexdigest(), 16)
-            rows.append((
-                uuid7(), user_id, hostname, state,
-                1 + digest % 4, 256 * (1 + digest % 8), 18 + digest % 15, created, 0.0,
-            ))
+            rows.append(
+                (
+                    uuid7(),
+                    user_id,
+                    hostname,
+                    state,
+                    1 + digest % 4,
+                    256 * (1 + digest % 8),
+                    18 + digest % 15,
+                    created,
+                    0.0,
+                )
+            )
         with self._lock:
             before = self._db.total_changes
             self._db.execute("BEGIN")
             self._db.executemany(
-                "INSERT OR IGNORE INTO containers (%s, ready_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)" % ", ".join(RECORD_FIELDS),
+                "INSERT OR IGNORE INTO containers (%s, ready_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                % ", ".join(RECORD_FIELDS),
                 rows,
             )
             self._db.execute("COMMIT")

@@ -32,9 +32,21 @@ class Emulator:
         port = _free_port()
         env = dict(os.environ, PYTHONPATH=EMULATOR_DIR)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "hzel_emulator", "--port", str(port), "--db", self.db,
-             "--provision-seconds", str(self.provision_seconds)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "hzel_emulator",
+                "--port",
+                str(port),
+                "--db",
+                self.db,
+                "--provision-seconds",
+                str(self.provision_seconds),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.url = "http://127.0.0.1:%d" % port
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

@@ -10,10 +10,23 @@ import jsonschema
 import pytest
 import requests
 
-RECORD_TYPES = {"id": str, "user_id": str, "hostname": str, "state": str, "cpu_cores": int, "memory_mb": int,
-                "disk_gb": int, "created_at": str}
-METRIC_TYPES = {"cpu_percent": float, "memory_used_mb": int, "memory_total_mb": int, "disk_used_gb": float,
-                "disk_total_gb": int}
+RECORD_TYPES = {
+    "id": str,
+    "user_id": str,
+    "hostname": str,
+    "state": str,
+    "cpu_cores": int,
+    "memory_mb": int,
+    "disk_gb": int,
+    "created_at": str,
+}
+METRIC_TYPES = {
+    "cpu_percent": float,
+    "memory_used_mb": int,
+    "memory_total_mb": int,
+    "disk_used_gb": float,
+    "disk_total_gb": int,
+}
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 MISSING = "01942cf7-0000-7000-8000-000000000000"
@@ -50,7 +63,12 @@ def test_create_answers_a_provisioning_record_with_defaults(emulator):
     assert response.status_code == 200 and set(response.json()) == {"data"}
     record = response.json()["data"]
     assert_record(record)
-    assert (record["state"], record["cpu_cores"], record["memory_mb"], record["disk_gb"]) == ("provisioning", 1, 512, 18)
+    assert (record["state"], record["cpu_cores"], record["memory_mb"], record["disk_gb"]) == (
+        "provisioning",
+        1,
+        512,
+        18,
+    )
 
 
 def test_provisioning_ends_running_after_the_delay(emulator):
@@ -84,14 +102,23 @@ def test_get_one_returns_the_record(emulator):
     assert fetched["id"] == record["id"]
 
 
-@pytest.mark.parametrize("method, suffix", [
-    ("GET", "/containers"), ("POST", "/containers"), ("GET", "/containers/X"), ("POST", "/containers/X/start"),
-    ("POST", "/containers/X/stop"), ("POST", "/containers/X/restart"), ("GET", "/containers/X/metrics"),
-])
+@pytest.mark.parametrize(
+    "method, suffix",
+    [
+        ("GET", "/containers"),
+        ("POST", "/containers"),
+        ("GET", "/containers/X"),
+        ("POST", "/containers/X/start"),
+        ("POST", "/containers/X/stop"),
+        ("POST", "/containers/X/restart"),
+        ("GET", "/containers/X/metrics"),
+    ],
+)
 @pytest.mark.parametrize("token", [None, "wrong-token"])
 def test_every_endpoint_answers_401_without_valid_auth(emulator, method, suffix, token):
-    assert_error(emulator.api(method, suffix.replace("X", MISSING), token=token, json={"hostname": "x"}),
-                 401, "UNAUTHORIZED")
+    assert_error(
+        emulator.api(method, suffix.replace("X", MISSING), token=token, json={"hostname": "x"}), 401, "UNAUTHORIZED"
+    )
 
 
 def test_a_malformed_authorization_header_is_401(emulator):
@@ -99,9 +126,16 @@ def test_a_malformed_authorization_header_is_401(emulator):
     assert_error(response, 401, "UNAUTHORIZED")
 
 
-@pytest.mark.parametrize("method, suffix", [
-    ("GET", ""), ("POST", "/start"), ("POST", "/stop"), ("POST", "/restart"), ("GET", "/metrics"),
-])
+@pytest.mark.parametrize(
+    "method, suffix",
+    [
+        ("GET", ""),
+        ("POST", "/start"),
+        ("POST", "/stop"),
+        ("POST", "/restart"),
+        ("GET", "/metrics"),
+    ],
+)
 def test_unknown_and_foreign_containers_are_404(emulator, method, suffix):
     bobs = emulator.create("bob-box", token="bob")
     assert_error(emulator.api(method, "/containers/" + MISSING + suffix), 404, "NOT_FOUND")
@@ -109,21 +143,24 @@ def test_unknown_and_foreign_containers_are_404(emulator, method, suffix):
     assert emulator.api(method, "/containers/" + bobs["id"] + suffix, token="admin").status_code == 200
 
 
-@pytest.mark.parametrize("body, field", [
-    ({}, "hostname"),
-    ({"hostname": "Bad_Name"}, "hostname"),
-    ({"hostname": "-x"}, "hostname"),
-    ({"hostname": "a" * 64}, "hostname"),
-    ({"hostname": 5}, "hostname"),
-    ({"hostname": "ok", "cpu_cores": "2"}, "cpu_cores"),
-    ({"hostname": "ok", "cpu_cores": 1.5}, "cpu_cores"),
-    ({"hostname": "ok", "cpu_cores": True}, "cpu_cores"),
-    ({"hostname": "ok", "cpu_cores": 0}, "cpu_cores"),
-    ({"hostname": "ok", "memory_mb": 64}, "memory_mb"),
-    ({"hostname": "ok", "disk_gb": 17}, "disk_gb"),
-    ({"hostname": "ok", "disk_gb": 33}, "disk_gb"),
-    ({"hostname": "ok", "colour": "red"}, "colour"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({}, "hostname"),
+        ({"hostname": "Bad_Name"}, "hostname"),
+        ({"hostname": "-x"}, "hostname"),
+        ({"hostname": "a" * 64}, "hostname"),
+        ({"hostname": 5}, "hostname"),
+        ({"hostname": "ok", "cpu_cores": "2"}, "cpu_cores"),
+        ({"hostname": "ok", "cpu_cores": 1.5}, "cpu_cores"),
+        ({"hostname": "ok", "cpu_cores": True}, "cpu_cores"),
+        ({"hostname": "ok", "cpu_cores": 0}, "cpu_cores"),
+        ({"hostname": "ok", "memory_mb": 64}, "memory_mb"),
+        ({"hostname": "ok", "disk_gb": 17}, "disk_gb"),
+        ({"hostname": "ok", "disk_gb": 33}, "disk_gb"),
+        ({"hostname": "ok", "colour": "red"}, "colour"),
+    ],
+)
 def test_invalid_create_bodies_are_400_naming_the_field(emulator, body, field):
     message = assert_error(emulator.api("POST", "/containers", json=body), 400, "BAD_REQUEST")
     assert field in message
@@ -143,7 +180,9 @@ def test_a_body_that_is_not_json_or_not_declared_json_is_400(emulator):
 
 def test_a_taken_hostname_is_400_even_for_another_user(emulator):
     emulator.create("shared-name")
-    message = assert_error(emulator.api("POST", "/containers", token="bob", json={"hostname": "shared-name"}), 400, "BAD_REQUEST")
+    message = assert_error(
+        emulator.api("POST", "/containers", token="bob", json={"hostname": "shared-name"}), 400, "BAD_REQUEST"
+    )
     assert "already in use" in message
 
 
@@ -183,14 +222,22 @@ def test_metrics_agree_with_the_record_and_are_zero_while_stopped(emulator):
 def test_session_auth_needs_the_csrf_token_on_posts_only(emulator):
     cookies = {"hzel_session": "alice-session"}
     assert emulator.api("GET", "/containers", token=None, cookies=cookies).status_code == 200
-    message = assert_error(emulator.api("POST", "/containers", token=None, cookies=cookies, json={"hostname": "s1"}),
-                           403, "CSRF_REJECTED")
+    message = assert_error(
+        emulator.api("POST", "/containers", token=None, cookies=cookies, json={"hostname": "s1"}), 403, "CSRF_REJECTED"
+    )
     assert "x-csrf-token" in message
-    wrong = emulator.api("POST", "/containers", token=None, cookies=cookies, json={"hostname": "s1"},
-                         headers={"x-csrf-token": "guess"})
+    wrong = emulator.api(
+        "POST", "/containers", token=None, cookies=cookies, json={"hostname": "s1"}, headers={"x-csrf-token": "guess"}
+    )
     assert_error(wrong, 403, "CSRF_REJECTED")
-    ok = emulator.api("POST", "/containers", token=None, cookies=cookies, json={"hostname": "s1"},
-                      headers={"x-csrf-token": "alice-csrf"})
+    ok = emulator.api(
+        "POST",
+        "/containers",
+        token=None,
+        cookies=cookies,
+        json={"hostname": "s1"},
+        headers={"x-csrf-token": "alice-csrf"},
+    )
     assert ok.status_code == 200
     record = ok.json()["data"]
     for action in ("start", "stop", "restart"):
@@ -254,7 +301,8 @@ def test_the_published_openapi_document_describes_every_reply(emulator):
     for action in ("start", "stop", "restart"):
         validate(one + "/" + action, "post", emulator.api("POST", "/containers/%s/%s" % (record["id"], action)))
     validate(one + "/metrics", "get", emulator.api("GET", "/containers/%s/metrics" % record["id"]))
-    session = emulator.api("POST", "/containers/%s/stop" % record["id"], token=None,
-                           cookies={"hzel_session": "alice-session"})
+    session = emulator.api(
+        "POST", "/containers/%s/stop" % record["id"], token=None, cookies={"hzel_session": "alice-session"}
+    )
     validate(one + "/stop", "post", session)
     assert session.status_code == 403

@@ -14,7 +14,7 @@ def fault(emulator, **rule):
 
 def test_429_carries_retry_after_and_stops_after_its_count(emulator):
     fault(emulator, kind="status", status=429, retry_after=3, count=2)
-    for attempt in range(2):
+    for _attempt in range(2):
         response = emulator.api("GET", "/containers")
         assert response.status_code == 429 and response.headers["Retry-After"] == "3"
         assert response.json()["error"]["code"] == "RATE_LIMITED"

@@ -83,8 +83,10 @@ def test_trickle_sends_the_real_reply_a_byte_at_a_time(emulator):
     fault(emulator, kind="trickle", seconds=0.05, count=1)
     host, port = emulator.url.split("//")[1].split(":")
     with socket.create_connection((host, int(port)), timeout=10) as connection:
-        connection.sendall(b"GET /api/v1/containers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer hzel-demo-token\r\n"
-                           b"Connection: close\r\n\r\n")
+        connection.sendall(
+            b"GET /api/v1/containers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer hzel-demo-token\r\n"
+            b"Connection: close\r\n\r\n"
+        )
         pieces = []
         while True:
             piece = connection.recv(65536)
@@ -109,8 +111,9 @@ def test_late_commit_cuts_the_connection_then_creates(emulator):
 def test_an_abandoned_trickled_request_does_not_keep_a_stopped_emulator_alive(emulator):
     fault(emulator, kind="trickle", seconds=0.5)
     with pytest.raises(requests.exceptions.RequestException):
-        requests.get(emulator.url + "/api/v1/containers", headers={"Authorization": "Bearer hzel-demo-token"},
-                     timeout=0.5)
+        requests.get(
+            emulator.url + "/api/v1/containers", headers={"Authorization": "Bearer hzel-demo-token"}, timeout=0.5
+        )
     emulator.process.terminate()
     # Without the disconnect check the server would go on trickling the body for many seconds.
     assert emulator.process.wait(timeout=5) is not None

@@ -12,8 +12,8 @@ import tempfile
 import urllib.request
 
 import ansible_runner
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 import yaml
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 TOKEN = "hzel-demo-token"
 FLEET = [
@@ -33,8 +33,10 @@ def injected_environment(credential_type_path, inputs):
     fields = {field["id"] for field in credential_type["inputs"]["fields"]}
     assert set(inputs) <= fields, "unknown credential inputs"
     environment = ImmutableSandboxedEnvironment()
-    return {name: environment.from_string(template).render(**inputs)
-            for name, template in credential_type["injectors"]["env"].items()}
+    return {
+        name: environment.from_string(template).render(**inputs)
+        for name, template in credential_type["injectors"]["env"].items()
+    }
 
 
 def containers(url):
@@ -73,20 +75,29 @@ def main(config_path, credential_type_path):
         with open(os.path.join(project, "fleet.hzel.yml"), "w", encoding="utf-8") as handle:
             handle.write("plugin: hzel.cloud.hzel\n")
 
-        job = ansible_runner.run(private_data_dir=private_data_dir, playbook="site.yml", envvars=envvars,
-                                 extravars={"hzel_fleet_containers": FLEET}, quiet=True, ident="job")
+        job = ansible_runner.run(
+            private_data_dir=private_data_dir,
+            playbook="site.yml",
+            envvars=envvars,
+            extravars={"hzel_fleet_containers": FLEET},
+            quiet=True,
+            ident="job",
+        )
         print("job: status=%s rc=%s" % (job.status, job.rc))
         assert job.status == "successful" and job.rc == 0, job.stdout.read()
         assert containers(url) == {"awx-web-1": "running", "awx-web-2": "running", "awx-batch": "stopped"}
         # Everything the runner recorded of the job (stdout, events, status) except 'command', which records
         # the whole process environment, credentials included; AWX keeps that one to itself.
         artifacts = os.path.join(private_data_dir, "artifacts", "job")
-        assert os.path.getsize(os.path.join(artifacts, "stdout")) > 0 and os.listdir(os.path.join(artifacts, "job_events"))
+        assert os.path.getsize(os.path.join(artifacts, "stdout")) > 0 and os.listdir(
+            os.path.join(artifacts, "job_events")
+        )
         leaked = [path for path in files_containing(artifacts, TOKEN) if os.path.basename(path) != "command"]
         assert not leaked, "the token is in what AWX shows of the job: %s" % leaked
 
-        out, err = ansible_runner.get_inventory(action="list", inventories=[os.path.join(project, "fleet.hzel.yml")],
-                                                envvars=envvars, quiet=True)
+        out, err = ansible_runner.get_inventory(
+            action="list", inventories=[os.path.join(project, "fleet.hzel.yml")], envvars=envvars, quiet=True
+        )
         inventory = out if isinstance(out, dict) else json.loads(out)
         hosts = inventory["hzel"]["hosts"]
         print("inventory update: hosts=%s" % hosts)

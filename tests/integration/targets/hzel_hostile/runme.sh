@@ -53,7 +53,9 @@ python control.py POST-API /containers '{"hostname": "localhost"}' hzel-bob-toke
 python control.py POST-API /containers '{"hostname": "web-ok"}' hzel-bob-token >/dev/null
 printf 'plugin: hzel.cloud.hzel\n' > "$work/admin.hzel.yml"
 HZEL_API_TOKEN=hzel-admin-token ansible-inventory -i "$work/admin.hzel.yml" --list >"$work/admin.json" 2>"$work/admin.err"
-grep -q "skipped 1 container(s) with a hostname that is a name Ansible reserves" "$work/admin.err" || fail "no warning for localhost"
+# Older ansible-core wraps warnings at 80 columns: compare with the line breaks folded.
+tr -s ' \n' ' ' < "$work/admin.err" | grep -q "skipped 1 container(s) with a hostname that is a name Ansible reserves" \
+    || { cat "$work/admin.err"; fail "no warning for localhost"; }
 python -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["hzel"]["hosts"] == ["web-ok"], d["hzel"]' "$work/admin.json"
 HZEL_API_TOKEN=hzel-admin-token ansible-playbook -i "$work/admin.hzel.yml" local_play.yml >"$work/local.out" 2>&1 \
     || { cat "$work/local.out"; fail "a hosts: localhost play did not stay local"; }

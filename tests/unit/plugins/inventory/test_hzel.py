@@ -7,11 +7,9 @@ import os
 
 import pytest
 import responses
-
 from ansible.errors import AnsibleError
 from ansible.inventory.data import InventoryData
 from ansible.parsing.dataloader import DataLoader
-
 from ansible.plugins.loader import inventory_loader
 
 API = "http://hzel.test"
@@ -20,16 +18,27 @@ TOKEN = "inventory-secret-token"
 
 
 def uuid_for(hostname):
-    return "01942cf7-0000-7000-8000-%012d" % (sum(map(ord, hostname)) * 7919 % 10 ** 12)
+    return "01942cf7-0000-7000-8000-%012d" % (sum(map(ord, hostname)) * 7919 % 10**12)
 
 
 def container(hostname, state="running", cpu_cores=1, memory_mb=512, disk_gb=18):
-    return {"id": uuid_for(hostname), "user_id": "01942cf6-0000-7000-8000-000000000001", "hostname": hostname, "state": state, "cpu_cores": cpu_cores,
-            "memory_mb": memory_mb, "disk_gb": disk_gb, "created_at": "2026-11-30T00:00:00Z"}
+    return {
+        "id": uuid_for(hostname),
+        "user_id": "01942cf6-0000-7000-8000-000000000001",
+        "hostname": hostname,
+        "state": state,
+        "cpu_cores": cpu_cores,
+        "memory_mb": memory_mb,
+        "disk_gb": disk_gb,
+        "created_at": "2026-11-30T00:00:00Z",
+    }
 
 
-FLEET = [container("web-2", cpu_cores=2), container("db-1", state="stopped", memory_mb=2048, disk_gb=30),
-         container("web-1", cpu_cores=2)]
+FLEET = [
+    container("web-2", cpu_cores=2),
+    container("db-1", state="stopped", memory_mb=2048, disk_gb=30),
+    container("web-1", cpu_cores=2),
+]
 
 
 @pytest.fixture
@@ -69,8 +78,15 @@ def test_every_container_is_a_host_in_group_hzel_in_hostname_order(api, tmp_path
     variables = inventory.get_host("db-1").vars
     assert variables["hzel_state"] == "stopped" and variables["hzel_memory_mb"] == 2048
     assert {name for name in variables if name.startswith("hzel_")} == {
-        "hzel_id", "hzel_user_id", "hzel_hostname", "hzel_state", "hzel_cpu_cores", "hzel_memory_mb",
-        "hzel_disk_gb", "hzel_created_at"}
+        "hzel_id",
+        "hzel_user_id",
+        "hzel_hostname",
+        "hzel_state",
+        "hzel_cpu_cores",
+        "hzel_memory_mb",
+        "hzel_disk_gb",
+        "hzel_created_at",
+    }
 
 
 def test_the_token_is_sent_as_a_bearer_token(api, tmp_path):
@@ -84,8 +100,10 @@ def test_state_and_jinja_filters_select_hosts(api, tmp_path):
 
 
 def test_constructed_options_add_groups_and_variables(api, tmp_path):
-    config = "keyed_groups:\n  - key: hzel_state\n    prefix: state\ngroups:\n  large: hzel_disk_gb >= 30\n" \
+    config = (
+        "keyed_groups:\n  - key: hzel_state\n    prefix: state\ngroups:\n  large: hzel_disk_gb >= 30\n"
         "compose:\n  ansible_host: hzel_hostname ~ '.example.net'\n"
+    )
     inventory = parse(tmp_path, config)
     assert hostnames(inventory, "state_running") == ["web-1", "web-2"]
     assert hostnames(inventory, "large") == ["db-1"]
@@ -100,9 +118,18 @@ def test_another_prefix(api, tmp_path):
 
 def test_metrics_become_host_variables(api, tmp_path):
     for item in FLEET:
-        api.get(LIST + "/" + item["id"] + "/metrics",
-                json={"data": {"cpu_percent": 5.5, "memory_used_mb": 100, "memory_total_mb": item["memory_mb"],
-                               "disk_used_gb": 2.5, "disk_total_gb": item["disk_gb"]}})
+        api.get(
+            LIST + "/" + item["id"] + "/metrics",
+            json={
+                "data": {
+                    "cpu_percent": 5.5,
+                    "memory_used_mb": 100,
+                    "memory_total_mb": item["memory_mb"],
+                    "disk_used_gb": 2.5,
+                    "disk_total_gb": item["disk_gb"],
+                }
+            },
+        )
     inventory = parse(tmp_path, "include_metrics: true\nmetrics_workers: 2\n")
     assert inventory.get_host("db-1").vars["hzel_memory_total_mb"] == 2048
     assert inventory.get_host("web-1").vars["hzel_cpu_percent"] == 5.5
@@ -111,12 +138,25 @@ def test_metrics_become_host_variables(api, tmp_path):
 
 def test_metrics_fetches_ride_out_a_429(api, tmp_path):
     first = FLEET[0]["id"]
-    api.get(LIST + "/%s/metrics" % first, status=429, json={"error": {"code": "RATE_LIMITED", "message": "slow"}},
-            headers={"Retry-After": "0"})
+    api.get(
+        LIST + "/%s/metrics" % first,
+        status=429,
+        json={"error": {"code": "RATE_LIMITED", "message": "slow"}},
+        headers={"Retry-After": "0"},
+    )
     for item in FLEET:
-        api.get(LIST + "/" + item["id"] + "/metrics",
-                json={"data": {"cpu_percent": 1.0, "memory_used_mb": 1, "memory_total_mb": 1, "disk_used_gb": 1.0,
-                               "disk_total_gb": 1}})
+        api.get(
+            LIST + "/" + item["id"] + "/metrics",
+            json={
+                "data": {
+                    "cpu_percent": 1.0,
+                    "memory_used_mb": 1,
+                    "memory_total_mb": 1,
+                    "disk_used_gb": 1.0,
+                    "disk_total_gb": 1,
+                }
+            },
+        )
     inventory = parse(tmp_path, "include_metrics: true\n")
     assert inventory.get_host("web-2").vars["hzel_cpu_percent"] == 1.0
 
@@ -157,9 +197,15 @@ def test_a_missing_token_names_the_option_and_the_variable(tmp_path, monkeypatch
     assert "api_token" in str(failure.value) and "HZEL_API_TOKEN" in str(failure.value)
 
 
-@pytest.mark.parametrize("name, accepted", [
-    ("a.hzel.yml", True), ("hzel.yaml", True), ("fleet.yml", False), ("hzel.yml.bak", False),
-])
+@pytest.mark.parametrize(
+    "name, accepted",
+    [
+        ("a.hzel.yml", True),
+        ("hzel.yaml", True),
+        ("fleet.yml", False),
+        ("hzel.yml.bak", False),
+    ],
+)
 def test_only_hzel_yml_files_are_claimed(tmp_path, name, accepted):
     path = tmp_path / name
     path.write_text("plugin: hzel.cloud.hzel\n")
@@ -167,13 +213,20 @@ def test_only_hzel_yml_files_are_claimed(tmp_path, name, accepted):
 
 
 def metrics_for(item):
-    return {"data": {"cpu_percent": 1.0, "memory_used_mb": 1, "memory_total_mb": item["memory_mb"],
-                     "disk_used_gb": 1.0, "disk_total_gb": item["disk_gb"]}}
+    return {
+        "data": {
+            "cpu_percent": 1.0,
+            "memory_used_mb": 1,
+            "memory_total_mb": item["memory_mb"],
+            "disk_used_gb": 1.0,
+            "disk_total_gb": item["disk_gb"],
+        }
+    }
 
 
 def warnings_of(capsys):
-    # Display writes warnings to stderr.
-    return capsys.readouterr().err
+    # Display writes warnings to stderr; older ansible-core wraps them at 80 columns.
+    return " ".join(capsys.readouterr().err.split())
 
 
 def test_a_metrics_failure_loses_that_host_s_metrics_not_the_inventory(api, tmp_path, capsys):
@@ -203,14 +256,17 @@ def test_the_cache_is_not_shared_between_tokens_or_urls(api, tmp_path):
 
 
 def test_values_from_the_api_are_never_templates(tmp_path):
-    hostile = dict(container("web-1"), created_at="{{ lookup('pipe', 'touch /tmp/hzel-pwned') }}")
+    from ansible.template import Templar
+
+    hostile = dict(container("web-1"), created_at="{{ 7 * 6 }}", user_id="{{ lookup('env', 'HOME') }}")
     with responses.RequestsMock() as mock:
         mock.get(LIST, json={"data": [hostile]})
         inventory = parse(tmp_path, "")
-    value = inventory.get_host("web-1").vars["hzel_created_at"]
-    assert type(value).__name__ == "AnsibleUnsafeText" or getattr(value, "__UNSAFE__", False) or \
-        "TrustedAsTemplate" not in repr(getattr(value, "_ansible_tags", ""))
-    assert not os.path.exists("/tmp/hzel-pwned")
+    variables = inventory.get_host("web-1").vars
+    templar = Templar(loader=DataLoader())
+    # Rendered as data: an unmarked value would come back as '42' on ansible-core 2.17 and 2.18.
+    assert templar.template(variables["hzel_created_at"]) == "{{ 7 * 6 }}"
+    assert templar.template(variables["hzel_user_id"]) == "{{ lookup('env', 'HOME') }}"
 
 
 @pytest.mark.parametrize("hostname", ["localhost", "all", "ungrouped", "hzel"])
@@ -247,21 +303,27 @@ def test_a_reply_of_the_wrong_shape_is_an_error_not_an_empty_inventory(tmp_path)
     assert "something unexpected" in str(failure.value) and "GET %s" % LIST in str(failure.value)
 
 
-@pytest.mark.parametrize("config, says", [
-    ("stat: [running]\n", "'stat' (did you mean 'state'?)"),
-    ("include_metric: true\n", "'include_metric' (did you mean 'include_metrics'?)"),
-])
+@pytest.mark.parametrize(
+    "config, says",
+    [
+        ("stat: [running]\n", "'stat' (did you mean 'state'?)"),
+        ("include_metric: true\n", "'include_metric' (did you mean 'include_metrics'?)"),
+    ],
+)
 def test_an_unknown_key_is_an_error_naming_the_nearest_option(api, tmp_path, config, says):
     with pytest.raises(AnsibleError) as failure:
         parse(tmp_path, config)
     assert "unknown option" in str(failure.value) and says in str(failure.value) and not api.calls
 
 
-@pytest.mark.parametrize("config, says", [
-    ("api_timeout: .nan\n", "api_timeout must be a finite number"),
-    ("api_timeout: 1e308\n", "api_timeout must be greater than 0 and at most 3600"),
-    ("metrics_workers: 0\n", "metrics_workers must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "config, says",
+    [
+        ("api_timeout: .nan\n", "api_timeout must be a finite number"),
+        ("api_timeout: 1e308\n", "api_timeout must be greater than 0 and at most 3600"),
+        ("metrics_workers: 0\n", "metrics_workers must be at least 1"),
+    ],
+)
 def test_absurd_numbers_are_refused(api, tmp_path, config, says):
     with pytest.raises(AnsibleError) as failure:
         parse(tmp_path, config)

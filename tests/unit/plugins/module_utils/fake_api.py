@@ -20,8 +20,14 @@ def uuid(number):
 def record(hostname="web-1", state="running", **spec):
     values = dict(cpu_cores=1, memory_mb=512, disk_gb=18)
     values.update(spec)
-    return dict(id=uuid(abs(hash(hostname)) % 10 ** 12), user_id=uuid(0), hostname=hostname, state=state,
-                created_at="2026-11-29T00:00:00Z", **values)
+    return dict(
+        id=uuid(abs(hash(hostname)) % 10**12),
+        user_id=uuid(0),
+        hostname=hostname,
+        state=state,
+        created_at="2026-11-29T00:00:00Z",
+        **values,
+    )
 
 
 class FakeAPI:
@@ -79,8 +85,15 @@ class FakeAPI:
         self._enter("create", dict(spec))
         if spec["hostname"] in self.fail:
             raise self.fail[spec["hostname"]]
-        created = dict(id=uuid(next(_ids) + 10 ** 11), user_id=uuid(0), state="provisioning",
-                       created_at="2026-11-30T00:00:00Z", cpu_cores=1, memory_mb=512, disk_gb=18)
+        created = dict(
+            id=uuid(next(_ids) + 10**11),
+            user_id=uuid(0),
+            state="provisioning",
+            created_at="2026-11-30T00:00:00Z",
+            cpu_cores=1,
+            memory_mb=512,
+            disk_gb=18,
+        )
         created.update(spec)
         self.containers[created["id"]] = created
         return dict(created)
@@ -107,8 +120,13 @@ class FakeAPI:
         found = self.containers[container_id]
         if found["hostname"] in self.fail:
             raise self.fail[found["hostname"]]
-        return {"cpu_percent": 1.0, "memory_used_mb": 10, "memory_total_mb": found["memory_mb"],
-                "disk_used_gb": 1.0, "disk_total_gb": found["disk_gb"]}
+        return {
+            "cpu_percent": 1.0,
+            "memory_used_mb": 10,
+            "memory_total_mb": found["memory_mb"],
+            "disk_used_gb": 1.0,
+            "disk_total_gb": found["disk_gb"],
+        }
 
 
 class FakeTime:

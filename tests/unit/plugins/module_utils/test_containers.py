@@ -22,8 +22,16 @@ from ansible_collections.hzel.cloud.plugins.module_utils._transport import (
 API = "http://hzel.test"
 LIST = API + "/api/v1/containers"
 ID = "01942cf7-0000-7000-8000-000000000001"
-RECORD = {"id": ID, "user_id": "01942cf6-0000-7000-8000-000000000001", "hostname": "web-1", "state": "running",
-          "cpu_cores": 1, "memory_mb": 512, "disk_gb": 18, "created_at": "2026-03-28T00:00:00Z"}
+RECORD = {
+    "id": ID,
+    "user_id": "01942cf6-0000-7000-8000-000000000001",
+    "hostname": "web-1",
+    "state": "running",
+    "cpu_cores": 1,
+    "memory_mb": 512,
+    "disk_gb": 18,
+    "created_at": "2026-03-28T00:00:00Z",
+}
 
 
 @pytest.fixture
@@ -41,19 +49,22 @@ def without(field):
     return {key: value for key, value in RECORD.items() if key != field}
 
 
-@pytest.mark.parametrize("data, problem", [
-    (None, "data is null, not a list"),
-    ({"id": ID}, "data is an object, not a list"),
-    (["web-1", "web-2"], "data[0] is a string, not an object"),
-    ([without("state")], "data[0] has no 'state'"),
-    ([without("id")], "data[0] has no 'id'"),
-    ([without("hostname")], "data[0] has no 'hostname'"),
-    ([dict(RECORD, state="exploded")], "data[0].state is 'exploded'"),
-    ([dict(RECORD, cpu_cores="2")], "data[0].cpu_cores is a string, not an integer"),
-    ([dict(RECORD, memory_mb=True)], "data[0].memory_mb is a boolean, not an integer"),
-    ([RECORD, dict(RECORD, hostname="")], "data[1].hostname is a string, not a non-empty string"),
-    ([dict(RECORD, id=None)], "data[0].id is null"),
-])
+@pytest.mark.parametrize(
+    "data, problem",
+    [
+        (None, "data is null, not a list"),
+        ({"id": ID}, "data is an object, not a list"),
+        (["web-1", "web-2"], "data[0] is a string, not an object"),
+        ([without("state")], "data[0] has no 'state'"),
+        ([without("id")], "data[0] has no 'id'"),
+        ([without("hostname")], "data[0] has no 'hostname'"),
+        ([dict(RECORD, state="exploded")], "data[0].state is 'exploded'"),
+        ([dict(RECORD, cpu_cores="2")], "data[0].cpu_cores is a string, not an integer"),
+        ([dict(RECORD, memory_mb=True)], "data[0].memory_mb is a boolean, not an integer"),
+        ([RECORD, dict(RECORD, hostname="")], "data[1].hostname is a string, not a non-empty string"),
+        ([dict(RECORD, id=None)], "data[0].id is null"),
+    ],
+)
 def test_a_list_that_does_not_match_the_reference_is_one_message_naming_the_endpoint(api, client, data, problem):
     api.get(LIST, json={"data": data})
     with pytest.raises(HzelUnexpectedReply) as failure:
@@ -99,7 +110,9 @@ def test_a_hostname_held_by_another_account_says_so(api, client):
 
 
 def test_another_bad_request_on_create_is_the_api_message(api, client):
-    api.post(LIST, status=400, json={"error": {"code": "BAD_REQUEST", "message": "memory_mb: must be between 128 and 16384"}})
+    api.post(
+        LIST, status=400, json={"error": {"code": "BAD_REQUEST", "message": "memory_mb: must be between 128 and 16384"}}
+    )
     api.get(LIST, json={"data": []})
     with pytest.raises(HzelBadRequest) as failure:
         client.create({"hostname": "web-1", "memory_mb": 1})

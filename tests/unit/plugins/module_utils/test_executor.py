@@ -76,8 +76,14 @@ def test_a_partial_failure_converges_the_others_and_reports_everything_done():
     assert "2 of 6 containers did not converge (the others did)" in failure.value.message
     assert "web-3: The hzel API answered POST" in failure.value.message
     assert "fail-1: Container fail-1" in failure.value.message and "'failed'" in failure.value.message
-    assert outcome.action_map == {"web-0": "create", "web-1": "create", "web-2": "create", "web-3": "none",
-                                  "web-4": "create", "fail-1": "create"}
+    assert outcome.action_map == {
+        "web-0": "create",
+        "web-1": "create",
+        "web-2": "create",
+        "web-3": "none",
+        "web-4": "create",
+        "fail-1": "create",
+    }
     assert [r and r["state"] for r in outcome.records] == ["running", "running", "running", None, "running", "failed"]
     assert set(outcome.failure_map) == {"web-3", "fail-1"}
 
@@ -90,7 +96,7 @@ def test_a_fleet_of_one_fails_with_its_own_message():
 
 
 def test_the_wait_timeout_is_for_the_whole_fleet_and_names_what_is_still_provisioning():
-    api = FakeAPI(provisioning_polls=10 ** 6)
+    api = FakeAPI(provisioning_polls=10**6)
     with pytest.raises(FleetFailed) as failure:
         converge(api, fleet(3), wait_timeout=5)
     assert "3 of 3 containers did not converge" in failure.value.message

@@ -14,7 +14,6 @@ from ansible_collections.hzel.cloud.plugins.module_utils._plan import (
     make_plan,
     settings_from,
 )
-
 from ansible_collections.hzel.cloud.tests.unit.plugins.module_utils.fake_api import record, uuid
 
 WAIT = FleetSettings(wait=True)
@@ -50,7 +49,12 @@ STATE_PAIRS = [
 def test_every_state_pair(current, wanted, action, immediate, after, predicted):
     existing = [record("web-1", state=current)] if current else []
     (step,) = plan([{"hostname": "web-1", "state": wanted}], existing)
-    assert (step.action, step.request, step.after_settle, step.predicted["state"]) == (action, immediate, after, predicted)
+    assert (step.action, step.request, step.after_settle, step.predicted["state"]) == (
+        action,
+        immediate,
+        after,
+        predicted,
+    )
     assert step.settle == (current in (None, "provisioning"))
 
 
@@ -61,24 +65,45 @@ def test_without_wait_a_new_container_is_predicted_provisioning_and_not_waited_f
 
 def test_a_new_container_is_predicted_with_the_api_defaults_and_no_id():
     (step,) = plan([{"hostname": "web-1", "memory_mb": 1024}])
-    assert step.predicted == {"id": None, "user_id": None, "created_at": None, "hostname": "web-1",
-                              "state": "running", "cpu_cores": 1, "memory_mb": 1024, "disk_gb": 18}
+    assert step.predicted == {
+        "id": None,
+        "user_id": None,
+        "created_at": None,
+        "hostname": "web-1",
+        "state": "running",
+        "cpu_cores": 1,
+        "memory_mb": 1024,
+        "disk_gb": 18,
+    }
 
 
 def test_items_without_a_state_take_the_fleet_default():
-    steps = plan([{"hostname": "web-1"}, {"hostname": "web-2", "state": "present"}],
-                 [record("web-1", state="stopped"), record("web-2", state="stopped")], state="running")
+    steps = plan(
+        [{"hostname": "web-1"}, {"hostname": "web-2", "state": "present"}],
+        [record("web-1", state="stopped"), record("web-2", state="stopped")],
+        state="running",
+    )
     assert [step.action for step in steps] == ["start", "none"]
 
 
 def test_drift_failed_and_unknown_ids_are_refused_together_naming_every_item_and_field():
     current = [record("web-1", cpu_cores=2, memory_mb=1024), record("db-1", state="failed"), record("ok-1")]
     with pytest.raises(PlanRefused) as refusal:
-        plan([{"hostname": "web-1", "cpu_cores": 4, "memory_mb": 2048}, {"hostname": "ok-1", "state": "stopped"},
-              {"hostname": "db-1"}, {"id": uuid(424242)}], current)
+        plan(
+            [
+                {"hostname": "web-1", "cpu_cores": 4, "memory_mb": 2048},
+                {"hostname": "ok-1", "state": "stopped"},
+                {"hostname": "db-1"},
+                {"id": uuid(424242)},
+            ],
+            current,
+        )
     message = refusal.value.message
     assert "3 items cannot be converged, so nothing was changed" in message
-    assert "cpu_cores is 2, the parameters ask for 4" in message and "memory_mb is 1024, the parameters ask for 2048" in message
+    assert (
+        "cpu_cores is 2, the parameters ask for 4" in message
+        and "memory_mb is 1024, the parameters ask for 2048" in message
+    )
     assert "db-1" in message and "'failed'" in message
     assert uuid(424242) in message and "not found" in message
     assert set(refusal.value.problems) == {"containers[0]", "containers[2]", "containers[3]"}
@@ -108,21 +133,24 @@ def test_one_container_named_by_id_and_by_hostname_is_refused():
     assert "containers[1]" in refusal.value.message and "containers[0] names too" in refusal.value.message
 
 
-@pytest.mark.parametrize("item, says", [
-    ({"hostname": "Web_1"}, "hostname must be a DNS label"),
-    ({"hostname": "web\n"}, "hostname must be a DNS label"),
-    ({"hostname": "-web"}, "hostname must be a DNS label"),
-    ({"hostname": "a" * 64}, "hostname must be a DNS label"),
-    ({"id": "."}, "id must be a container UUID"),
-    ({"id": "../x"}, "id must be a container UUID"),
-    ({"hostname": "web-1", "disk_gb": 40}, "disk_gb must be between 18 and 32"),
-    ({"hostname": "web-1", "cpu_cores": 0}, "cpu_cores must be a positive integer"),
-    ({"hostname": "web-1", "memory_mb": True}, "memory_mb must be a positive integer"),
-    ({"hostname": "web-1", "state": "absent"}, "state must be one of present, running, stopped, restarted"),
-    ({"cpu_cores": 1}, "one of hostname or id is required"),
-    ({"hostname": "web-1", "cpu_core": 2}, "unknown key 'cpu_core' (did you mean 'cpu_cores'?)"),
-    ("web-1", "must be a dictionary"),
-])
+@pytest.mark.parametrize(
+    "item, says",
+    [
+        ({"hostname": "Web_1"}, "hostname must be a DNS label"),
+        ({"hostname": "web\n"}, "hostname must be a DNS label"),
+        ({"hostname": "-web"}, "hostname must be a DNS label"),
+        ({"hostname": "a" * 64}, "hostname must be a DNS label"),
+        ({"id": "."}, "id must be a container UUID"),
+        ({"id": "../x"}, "id must be a container UUID"),
+        ({"hostname": "web-1", "disk_gb": 40}, "disk_gb must be between 18 and 32"),
+        ({"hostname": "web-1", "cpu_cores": 0}, "cpu_cores must be a positive integer"),
+        ({"hostname": "web-1", "memory_mb": True}, "memory_mb must be a positive integer"),
+        ({"hostname": "web-1", "state": "absent"}, "state must be one of present, running, stopped, restarted"),
+        ({"cpu_cores": 1}, "one of hostname or id is required"),
+        ({"hostname": "web-1", "cpu_core": 2}, "unknown key 'cpu_core' (did you mean 'cpu_cores'?)"),
+        ("web-1", "must be a dictionary"),
+    ],
+)
 def test_bad_items_are_refused_before_any_request(item, says):
     with pytest.raises(PlanRefused) as refusal:
         desired_fleet([{"hostname": "ok-1"}, item])
@@ -139,7 +167,10 @@ def test_every_bad_item_is_named_at_once():
 def test_a_fleet_of_one_speaks_without_list_positions():
     with pytest.raises(PlanRefused) as refusal:
         desired_fleet([{"hostname": "web-1", "disk_gb": 40}], labelled=False)
-    assert refusal.value.message.startswith("disk_gb must be between 18 and 32") and "containers[" not in refusal.value.message
+    assert (
+        refusal.value.message.startswith("disk_gb must be between 18 and 32")
+        and "containers[" not in refusal.value.message
+    )
 
 
 def test_a_long_refusal_lists_ten_and_counts_the_rest():
@@ -148,14 +179,17 @@ def test_a_long_refusal_lists_ten_and_counts_the_rest():
     assert "and 15 more (see 'problems')" in refusal.value.message and len(refusal.value.problems) == 25
 
 
-@pytest.mark.parametrize("options, says", [
-    (dict(wait_timeout=float("nan")), "wait_timeout must be a finite number"),
-    (dict(wait_timeout=float("inf")), "wait_timeout must be a finite number"),
-    (dict(wait_timeout=0), "wait_timeout must be greater than 0"),
-    (dict(wait_timeout=1e9), "wait_timeout must be greater than 0 and at most 86400"),
-    (dict(parallelism=0), "parallelism must be at least 1 and at most 64"),
-    (dict(parallelism=1000), "parallelism must be at least 1 and at most 64"),
-])
+@pytest.mark.parametrize(
+    "options, says",
+    [
+        (dict(wait_timeout=float("nan")), "wait_timeout must be a finite number"),
+        (dict(wait_timeout=float("inf")), "wait_timeout must be a finite number"),
+        (dict(wait_timeout=0), "wait_timeout must be greater than 0"),
+        (dict(wait_timeout=1e9), "wait_timeout must be greater than 0 and at most 86400"),
+        (dict(parallelism=0), "parallelism must be at least 1 and at most 64"),
+        (dict(parallelism=1000), "parallelism must be at least 1 and at most 64"),
+    ],
+)
 def test_fleet_settings_out_of_range_are_refused(options, says):
     with pytest.raises(InvalidParameters) as refusal:
         settings_from(**options)

@@ -16,6 +16,7 @@ import responses
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from ansible_collections.hzel.cloud.plugins.module_utils._containers import ContainersAPI
+from ansible_collections.hzel.cloud.plugins.module_utils._options import build_client
 from ansible_collections.hzel.cloud.plugins.module_utils._transport import (
     USER_AGENT,
     HzelAuthError,
@@ -26,15 +27,20 @@ from ansible_collections.hzel.cloud.plugins.module_utils._transport import (
     HzelUnavailable,
     RateGate,
 )
-from ansible_collections.hzel.cloud.plugins.module_utils._options import build_client
 from ansible_collections.hzel.cloud.tests.unit.plugins.module_utils.fake_api import FakeTime
 
 API = "http://hzel.test"
 LIST = API + "/api/v1/containers"
 TOKEN = "s3cret-token-value"
 RECORD = {
-    "id": "01942cf7-0000-7000-8000-000000000001", "user_id": "01942cf6-0000-7000-8000-000000000001", "hostname": "web-1", "state": "running",
-    "cpu_cores": 1, "memory_mb": 512, "disk_gb": 18, "created_at": "2026-03-28T00:00:00Z",
+    "id": "01942cf7-0000-7000-8000-000000000001",
+    "user_id": "01942cf6-0000-7000-8000-000000000001",
+    "hostname": "web-1",
+    "state": "running",
+    "cpu_cores": 1,
+    "memory_mb": 512,
+    "disk_gb": 18,
+    "created_at": "2026-03-28T00:00:00Z",
 }
 ONE = LIST + "/" + RECORD["id"]
 
@@ -55,8 +61,9 @@ def sleeps(fake_time):
 
 def HzelClient(api_url, token, sleep=None, clock=None, **options):
     """The containers API over a transport, as build_client makes it."""
-    return ContainersAPI(HzelTransport(api_url, token, sleep=sleep or (lambda s: None), clock=clock or (lambda: 0.0),
-                                       **options))
+    return ContainersAPI(
+        HzelTransport(api_url, token, sleep=sleep or (lambda s: None), clock=clock or (lambda: 0.0), **options)
+    )
 
 
 @pytest.fixture
@@ -71,7 +78,9 @@ def api():
 
 
 def refused():
-    return requests.exceptions.ConnectionError(MaxRetryError(None, LIST, NewConnectionError(None, "[Errno 111] Connection refused")))
+    return requests.exceptions.ConnectionError(
+        MaxRetryError(None, LIST, NewConnectionError(None, "[Errno 111] Connection refused"))
+    )
 
 
 def sent(api, method):
@@ -150,7 +159,9 @@ def test_429_waits_as_long_as_retry_after_says(api, client, sleeps):
 
 
 def test_backoff_grows_with_jitter_below_the_cap(api, fake_time, sleeps):
-    client = HzelClient(API, TOKEN, retries=5, backoff=1.0, backoff_max=4.0, sleep=fake_time.sleep, clock=fake_time.clock)
+    client = HzelClient(
+        API, TOKEN, retries=5, backoff=1.0, backoff_max=4.0, sleep=fake_time.sleep, clock=fake_time.clock
+    )
     api.get(LIST, status=503, json=error_body("SERVICE_UNAVAILABLE", "down"))
     with pytest.raises(HzelUnavailable):
         client.list()
@@ -246,10 +257,17 @@ def test_a_reply_without_the_data_envelope_is_an_error(api, client):
     assert "envelope" in failure.value.message
 
 
-@pytest.mark.parametrize("token, says", [
-    ("abc-token\n", "line break"), ("abc\r\ntoken", "line break"), ("abc\ttoken", "control character"),
-    ("abc token", "white space"), ("abcé-token", "not printable ASCII"), ("", "No hzel API token"),
-])
+@pytest.mark.parametrize(
+    "token, says",
+    [
+        ("abc-token\n", "line break"),
+        ("abc\r\ntoken", "line break"),
+        ("abc\ttoken", "control character"),
+        ("abc token", "white space"),
+        ("abcé-token", "not printable ASCII"),
+        ("", "No hzel API token"),
+    ],
+)
 def test_a_token_that_cannot_be_a_header_is_refused_before_any_request_without_echoing_it(api, token, says):
     with pytest.raises(HzelAuthError) as failure:
         HzelClient(API, token)
@@ -325,7 +343,7 @@ class _TrickleHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         for index in range(len(body)):
             try:
-                self.wfile.write(body[index:index + 1])
+                self.wfile.write(body[index : index + 1])
                 self.wfile.flush()
             except OSError:
                 return
@@ -350,20 +368,36 @@ def test_api_timeout_is_a_deadline_for_the_whole_request_not_per_byte():
         server.shutdown()
 
 
-@pytest.mark.parametrize("options, named", [
-    (dict(timeout=0), "api_timeout"), (dict(timeout=-1.5), "api_timeout"), (dict(timeout=float("nan")), "api_timeout"),
-    (dict(timeout=float("inf")), "api_timeout"), (dict(timeout=1e308), "api_timeout"), (dict(retries=-1), "api_retries"),
-    (dict(retries=1000), "api_retries"), (dict(validate_certs="no"), "validate_certs"),
-])
+@pytest.mark.parametrize(
+    "options, named",
+    [
+        (dict(timeout=0), "api_timeout"),
+        (dict(timeout=-1.5), "api_timeout"),
+        (dict(timeout=float("nan")), "api_timeout"),
+        (dict(timeout=float("inf")), "api_timeout"),
+        (dict(timeout=1e308), "api_timeout"),
+        (dict(retries=-1), "api_retries"),
+        (dict(retries=1000), "api_retries"),
+        (dict(validate_certs="no"), "validate_certs"),
+    ],
+)
 def test_transport_options_out_of_range_are_refused_before_any_request(api, options, named):
     with pytest.raises(HzelError) as failure:
-        build_client(dict(dict(api_url=API, api_token=TOKEN), **{
-            {"timeout": "api_timeout", "retries": "api_retries"}.get(key, key): value for key, value in options.items()}))
+        build_client(
+            dict(
+                dict(api_url=API, api_token=TOKEN),
+                **{
+                    {"timeout": "api_timeout", "retries": "api_retries"}.get(key, key): value
+                    for key, value in options.items()
+                },
+            )
+        )
     assert named in failure.value.message and not api.calls
 
 
-@pytest.mark.parametrize("url", ["api.hzel.org", "ftp://api.hzel.org", "http://api.hzel.org/ x", "http://u:p@host",
-                                 "http://host?x=1"])
+@pytest.mark.parametrize(
+    "url", ["api.hzel.org", "ftp://api.hzel.org", "http://api.hzel.org/ x", "http://u:p@host", "http://host?x=1"]
+)
 def test_an_invalid_api_url_is_refused(url):
     with pytest.raises(HzelError) as failure:
         HzelClient(url, TOKEN)

@@ -9,7 +9,20 @@ import json
 import pytest
 import responses
 
-from ansible.module_utils.testing import patch_module_args
+try:
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core before 2.19 reads the arguments from basic._ANSIBLE_ARGS
+    import contextlib
+    from unittest import mock
+
+    from ansible.module_utils import basic
+
+    @contextlib.contextmanager
+    def patch_module_args(args):
+        arguments = dict({"_ansible_remote_tmp": "/tmp", "_ansible_keep_remote_files": False}, **args)
+        with mock.patch.object(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": arguments}).encode()):
+            yield
+
 
 from ansible_collections.hzel.cloud.plugins.module_utils import _module
 from ansible_collections.hzel.cloud.plugins.modules import hzel_container, hzel_container_info, hzel_containers
@@ -18,8 +31,16 @@ API = "http://hzel.test"
 LIST = API + "/api/v1/containers"
 TOKEN = "module-secret-token"
 ID = "01942cf7-0000-7000-8000-000000000001"
-RECORD = {"id": ID, "user_id": "01942cf6-0000-7000-8000-000000000001", "hostname": "web-1", "state": "running", "cpu_cores": 1,
-          "memory_mb": 512, "disk_gb": 18, "created_at": "2026-11-30T00:00:00Z"}
+RECORD = {
+    "id": ID,
+    "user_id": "01942cf6-0000-7000-8000-000000000001",
+    "hostname": "web-1",
+    "state": "running",
+    "cpu_cores": 1,
+    "memory_mb": 512,
+    "disk_gb": 18,
+    "created_at": "2026-11-30T00:00:00Z",
+}
 
 
 def run_module(module, args, capsys):
@@ -93,9 +114,18 @@ def test_info_sorts_by_hostname_and_adds_metrics(capsys):
     other = dict(RECORD, id="01942cf7-0000-7000-8000-000000000000", hostname="app-0")
     responses.get(LIST, json={"data": [RECORD, other]})
     for item in (RECORD, other):
-        responses.get(LIST + "/%s/metrics" % item["id"],
-                      json={"data": {"cpu_percent": 1.5, "memory_used_mb": 1, "memory_total_mb": 512,
-                                     "disk_used_gb": 1.0, "disk_total_gb": 18}})
+        responses.get(
+            LIST + "/%s/metrics" % item["id"],
+            json={
+                "data": {
+                    "cpu_percent": 1.5,
+                    "memory_used_mb": 1,
+                    "memory_total_mb": 512,
+                    "disk_used_gb": 1.0,
+                    "disk_total_gb": 18,
+                }
+            },
+        )
     result = run_module(hzel_container_info, {"include_metrics": True}, capsys)
     assert [c["hostname"] for c in result["containers"]] == ["app-0", "web-1"]
     assert result["containers"][0]["metrics"]["cpu_percent"] == 1.5 and result["changed"] is False
@@ -106,22 +136,29 @@ def test_the_fleet_module_returns_records_in_input_order_and_actions_by_hostname
     stopped = dict(RECORD, id="01942cf7-0000-7000-8000-000000000002", hostname="web-2", state="stopped")
     responses.get(LIST, json={"data": [RECORD, stopped]})
     responses.post(LIST + "/%s/start" % stopped["id"], json={"data": dict(stopped, state="running")})
-    result = run_module(hzel_containers, {"containers": [{"hostname": "web-2"}, {"hostname": "web-1"}],
-                                          "state": "running", "_ansible_diff": True}, capsys)
+    result = run_module(
+        hzel_containers,
+        {"containers": [{"hostname": "web-2"}, {"hostname": "web-1"}], "state": "running", "_ansible_diff": True},
+        capsys,
+    )
     assert result["changed"] is True and result["actions"] == {"web-2": "start", "web-1": "none"}
     assert [c["state"] for c in result["containers"]] == ["running", "running"]
-    assert result["diff"] == [{"before_header": "web-2", "after_header": "web-2",
-                               "before": {"hostname": "web-2", "state": "stopped", "cpu_cores": 1, "memory_mb": 512,
-                                          "disk_gb": 18},
-                               "after": {"hostname": "web-2", "state": "running", "cpu_cores": 1, "memory_mb": 512,
-                                         "disk_gb": 18}}]
+    assert result["diff"] == [
+        {
+            "before_header": "web-2",
+            "after_header": "web-2",
+            "before": {"hostname": "web-2", "state": "stopped", "cpu_cores": 1, "memory_mb": 512, "disk_gb": 18},
+            "after": {"hostname": "web-2", "state": "running", "cpu_cores": 1, "memory_mb": 512, "disk_gb": 18},
+        }
+    ]
 
 
 @responses.activate
 def test_a_refused_plan_returns_every_problem_and_sends_no_post(capsys):
     responses.get(LIST, json={"data": [dict(RECORD, cpu_cores=2)]})
-    result = run_module(hzel_containers, {"containers": [{"hostname": "web-1", "cpu_cores": 4},
-                                                         {"hostname": "new-1"}]}, capsys)
+    result = run_module(
+        hzel_containers, {"containers": [{"hostname": "web-1", "cpu_cores": 4}, {"hostname": "new-1"}]}, capsys
+    )
     assert result["failed"] is True and "cpu_cores is 2, the parameters ask for 4" in result["msg"]
     assert list(result["problems"]) == ["containers[0]"]
     assert [call.request.method for call in responses.calls] == ["GET"]
@@ -137,8 +174,9 @@ def test_a_partial_failure_carries_what_was_done(capsys):
     responses.get(LIST, json={"data": []})
     responses.post(LIST, json={"data": dict(RECORD, state="running")})
     responses.post(LIST, status=400, json={"error": {"code": "BAD_REQUEST", "message": "memory_mb: too large"}})
-    result = run_module(hzel_containers, {"containers": [{"hostname": "web-1"}, {"hostname": "web-9"}],
-                                          "parallelism": 1}, capsys)
+    result = run_module(
+        hzel_containers, {"containers": [{"hostname": "web-1"}, {"hostname": "web-9"}], "parallelism": 1}, capsys
+    )
     assert result["failed"] is True and "1 of 2 containers did not converge" in result["msg"]
     assert result["actions"] == {"web-1": "create", "web-9": "none"}
     assert result["containers"][0]["hostname"] == "web-1" and result["containers"][1] is None
@@ -158,13 +196,16 @@ def test_an_echoed_token_in_any_form_is_scrubbed_from_the_result(capsys):
     assert TOKEN not in json.dumps(result) and TOKEN[:8] not in json.dumps(result)
 
 
-@pytest.mark.parametrize("args, says", [
-    ({"hostname": "web-1", "api_timeout": float("nan")}, "api_timeout must be a finite number"),
-    ({"hostname": "web-1", "wait_timeout": float("nan")}, "wait_timeout must be a finite number"),
-    ({"hostname": "web-1", "wait_timeout": 1e308}, "wait_timeout must be greater than 0 and at most 86400"),
-    ({"id": "."}, "id must be a container UUID"),
-    ({"hostname": "web-1\n"}, "hostname must be a DNS label"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        ({"hostname": "web-1", "api_timeout": float("nan")}, "api_timeout must be a finite number"),
+        ({"hostname": "web-1", "wait_timeout": float("nan")}, "wait_timeout must be a finite number"),
+        ({"hostname": "web-1", "wait_timeout": 1e308}, "wait_timeout must be greater than 0 and at most 86400"),
+        ({"id": "."}, "id must be a container UUID"),
+        ({"hostname": "web-1\n"}, "hostname must be a DNS label"),
+    ],
+)
 def test_absurd_parameters_are_refused_before_any_request(capsys, args, says):
     with responses.RequestsMock() as mock:
         result = run_module(hzel_container, args, capsys)
