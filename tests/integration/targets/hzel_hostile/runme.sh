@@ -60,6 +60,17 @@ python -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["hzel"][
 HZEL_API_TOKEN=hzel-admin-token ansible-playbook -i "$work/admin.hzel.yml" local_play.yml >"$work/local.out" 2>&1 \
     || { cat "$work/local.out"; fail "a hosts: localhost play did not stay local"; }
 
+echo "== an admin who sees two containers of one hostname: the module does not guess, the inventory does not merge"
+python control.py POST /reset
+python control.py PUT /settings '{"hostname_scope": "owner"}'
+python control.py POST-API /containers '{"hostname": "twin"}' hzel-demo-token >/dev/null
+python control.py POST-API /containers '{"hostname": "twin"}' hzel-bob-token >/dev/null
+HZEL_API_TOKEN=hzel-admin-token ansible-playbook -i localhost, -c local twin.yml -e "@$config" >"$work/twin.out" 2>&1 \
+    || { cat "$work/twin.out"; fail "the module acted on one of two containers of one hostname"; }
+HZEL_API_TOKEN=hzel-admin-token ansible-inventory -i "$work/admin.hzel.yml" --list >"$work/twin.json" 2>"$work/twin.err"
+tr -s ' \n' ' ' < "$work/twin.err" | grep -q "more than one visible container holds" || { cat "$work/twin.err"; fail "no warning for the twins"; }
+python -c 'import json, sys; d = json.load(open(sys.argv[1])); assert "twin" not in d["_meta"]["hostvars"], d' "$work/twin.json"
+
 echo "== two runs converging the same hostnames at once both succeed, without a duplicate"
 python control.py POST /reset
 python control.py PUT /faults '{"faults": [{"kind": "latency", "seconds": 1.5, "method": "POST", "path": "^/api/v1/containers$"}]}'
