@@ -23,11 +23,13 @@ CORES=(2.17.14/3.11 2.18.19/3.11 2.19.14/3.11 2.20.10/3.12 2.21.5/3.13)
 # shellcheck disable=SC2034  # read by test.sh
 DEV_CORE=2.19.14
 
+pyenv_root() { echo "${PYENV_ROOT:-$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")}"; }
+
 # find_python X.Y: the path of a Python X.Y interpreter (PATH first, then pyenv), or fail.
 find_python() {
     local version=$1 candidate
     for candidate in "$(command -v "python$version" 2>/dev/null || true)" \
-        "$(find "${PYENV_ROOT:-$HOME/.pyenv}/versions" -maxdepth 3 -path "*/versions/$version.*/bin/python$version" \
+        "$(find "$(pyenv_root)/versions" -maxdepth 3 -path "*/versions/$version.*/bin/python$version" \
             2>/dev/null | sort -V | tail -n 1)"; do
         if [ -n "$candidate" ] && "$candidate" -c 'import sys' >/dev/null 2>&1; then
             echo "$candidate"
@@ -42,7 +44,7 @@ find_python() {
 # compile and import tests cover each Python that a core supports for modules.
 target_python_path() {
     local dir path=
-    for dir in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.*/bin; do
+    for dir in "$(pyenv_root)"/versions/3.*/bin; do
         [ -d "$dir" ] && path=$path$dir:
     done
     echo "$path"
