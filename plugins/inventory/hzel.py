@@ -109,7 +109,6 @@ cache_connection: ~/.cache/hzel-inventory
 cache_timeout: 3600
 """
 
-import difflib
 import hashlib
 
 from ansible.errors import AnsibleError
@@ -123,6 +122,7 @@ from ansible_collections.hzel.cloud.plugins.module_utils._options import (
     PARALLELISM_MAX,
     build_client,
     check_number,
+    unknown_keys,
 )
 from ansible_collections.hzel.cloud.plugins.module_utils._plan import is_hostname
 from ansible_collections.hzel.cloud.plugins.module_utils._transport import HzelError, bound, scrub_text, secret_forms
@@ -160,15 +160,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         self._populate(containers)
 
     def _refuse_unknown_keys(self, config, path):
-        unknown = sorted(set(config) - set(self._options))
+        unknown = unknown_keys(config, self._options)
         if unknown:
-            hints = []
-            for key in unknown:
-                close = difflib.get_close_matches(str(key), list(self._options), n=1)
-                hints.append("%r%s" % (key, " (did you mean %r?)" % close[0] if close else ""))
             raise AnsibleError(
                 "hzel inventory: unknown option %s in %s; see ansible-doc -t inventory hzel.cloud.hzel"
-                % (", ".join(hints), path)
+                % (", ".join(unknown), path)
             )
 
     def _option(self, name):

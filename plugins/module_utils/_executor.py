@@ -179,7 +179,6 @@ class FleetExecutor:
                     failures[index] = "created meanwhile by another run, and " + exc.message
                     records[index] = record
                     continue
-                steps[index].current = record
             else:
                 actions[index] = steps[index].action
             records[index] = record

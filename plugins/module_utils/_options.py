@@ -14,8 +14,9 @@ unit test compares the two), and ``build_client`` is the one client factory.
 
 from __future__ import annotations
 
+import difflib
 import math
-from typing import Any, Dict, Mapping, NamedTuple, Optional
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional
 
 from ansible_collections.hzel.cloud.plugins.module_utils._containers import ContainersAPI
 from ansible_collections.hzel.cloud.plugins.module_utils._transport import (
@@ -84,6 +85,16 @@ def check_number(
             )
         raise InvalidParameters("%s must be %s, got %r" % (name, bounds, value))
     return value
+
+
+def unknown_keys(given: Iterable[Any], valid: Iterable[str]) -> List[str]:
+    """Each key of ``given`` that is not in ``valid``, with the nearest valid one: "'stat' (did you mean 'state'?)"."""
+    valid = list(valid)
+    described = []
+    for key in sorted(set(map(str, given)) - set(valid)):
+        close = difflib.get_close_matches(key, valid, n=1)
+        described.append("%r%s" % (key, " (did you mean %r?)" % close[0] if close else ""))
+    return described
 
 
 def build_client(options: Mapping[str, Any], pool_size: int = 10, **transport_kwargs: Any) -> ContainersAPI:

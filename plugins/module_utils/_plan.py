@@ -16,7 +16,6 @@ anything.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence
@@ -34,6 +33,7 @@ from ansible_collections.hzel.cloud.plugins.module_utils._options import (
     WAIT_TIMEOUT_MAX,
     InvalidParameters,
     check_number,
+    unknown_keys,
 )
 from ansible_collections.hzel.cloud.plugins.module_utils._transport import HzelError
 
@@ -170,13 +170,11 @@ def _desired_item(item: Any, default_state: str, label: str) -> DesiredContainer
         raise InvalidParameters(
             "%smust be a dictionary with a hostname or an id, got %s" % (prefix, type(item).__name__)
         )
-    unknown = sorted(set(item) - set(ITEM_KEYS))
+    unknown = unknown_keys(item, ITEM_KEYS)
     if unknown:
-        hints = []
-        for key in unknown:
-            close = difflib.get_close_matches(str(key), ITEM_KEYS, n=1)
-            hints.append("%r%s" % (key, " (did you mean %r?)" % close[0] if close else ""))
-        raise InvalidParameters("%sunknown key %s; the keys are %s" % (prefix, ", ".join(hints), ", ".join(ITEM_KEYS)))
+        raise InvalidParameters(
+            "%sunknown key %s; the keys are %s" % (prefix, ", ".join(unknown), ", ".join(ITEM_KEYS))
+        )
     problems = []
     hostname, container_id = item.get("hostname"), item.get("id")
     if hostname is None and container_id is None:

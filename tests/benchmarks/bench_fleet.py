@@ -124,10 +124,9 @@ def main():
                         "url": url,
                         "token": TOKEN,
                         "report": report,
-                        "new": NEW,
-                        "unchanged": UNCHANGED,
-                        "round": number,
                         "big_items": big_items,
+                        "new_items": [{"hostname": "fleet-%d-%d" % (number, n)} for n in range(NEW)],
+                        "loop_fleet": ["loop-%d-%d" % (number, n) for n in range(NEW)],
                     },
                     handle,
                 )
