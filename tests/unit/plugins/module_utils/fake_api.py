@@ -12,6 +12,21 @@ from ansible_collections.hzel.cloud.plugins.module_utils._transport import HzelE
 
 _ids = itertools.count(1)
 
+# What the HTTP-level tests (responses) talk to: one base URL, and one record as the reference shows it.
+API = "http://hzel.test"
+LIST = API + "/api/v1/containers"
+ID = "01942cf7-0000-7000-8000-000000000001"
+RECORD = {
+    "id": ID,
+    "user_id": "01942cf6-0000-7000-8000-000000000001",
+    "hostname": "web-1",
+    "state": "running",
+    "cpu_cores": 1,
+    "memory_mb": 512,
+    "disk_gb": 18,
+    "created_at": "2026-03-28T00:00:00Z",
+}
+
 
 def uuid(number):
     return "01942cf7-0000-7000-8000-%012d" % number

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import pytest
-import responses
 
 from ansible_collections.hzel.cloud.plugins.module_utils._containers import (
     AmbiguousHostname,
@@ -18,26 +17,7 @@ from ansible_collections.hzel.cloud.plugins.module_utils._transport import (
     HzelTransport,
     HzelUnexpectedReply,
 )
-
-API = "http://hzel.test"
-LIST = API + "/api/v1/containers"
-ID = "01942cf7-0000-7000-8000-000000000001"
-RECORD = {
-    "id": ID,
-    "user_id": "01942cf6-0000-7000-8000-000000000001",
-    "hostname": "web-1",
-    "state": "running",
-    "cpu_cores": 1,
-    "memory_mb": 512,
-    "disk_gb": 18,
-    "created_at": "2026-03-28T00:00:00Z",
-}
-
-
-@pytest.fixture
-def api():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
+from ansible_collections.hzel.cloud.tests.unit.plugins.module_utils.fake_api import API, ID, LIST, RECORD
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import time
 
 import pytest
 import requests
-import responses
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from ansible_collections.hzel.cloud.plugins.module_utils._containers import ContainersAPI
@@ -27,21 +26,9 @@ from ansible_collections.hzel.cloud.plugins.module_utils._transport import (
     HzelUnavailable,
     RateGate,
 )
-from ansible_collections.hzel.cloud.tests.unit.plugins.module_utils.fake_api import FakeTime
+from ansible_collections.hzel.cloud.tests.unit.plugins.module_utils.fake_api import API, LIST, RECORD, FakeTime
 
-API = "http://hzel.test"
-LIST = API + "/api/v1/containers"
 TOKEN = "s3cret-token-value"
-RECORD = {
-    "id": "01942cf7-0000-7000-8000-000000000001",
-    "user_id": "01942cf6-0000-7000-8000-000000000001",
-    "hostname": "web-1",
-    "state": "running",
-    "cpu_cores": 1,
-    "memory_mb": 512,
-    "disk_gb": 18,
-    "created_at": "2026-03-28T00:00:00Z",
-}
 ONE = LIST + "/" + RECORD["id"]
 
 
@@ -69,12 +56,6 @@ def HzelClient(api_url, token, sleep=None, clock=None, **options):
 @pytest.fixture
 def client(fake_time):
     return HzelClient(API, TOKEN, retries=3, sleep=fake_time.sleep, clock=fake_time.clock)
-
-
-@pytest.fixture
-def api():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
 
 
 def refused():

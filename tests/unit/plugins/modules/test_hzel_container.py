@@ -26,21 +26,9 @@ except ImportError:  # ansible-core before 2.19 reads the arguments from basic._
 
 from ansible_collections.hzel.cloud.plugins.module_utils import _module
 from ansible_collections.hzel.cloud.plugins.modules import hzel_container, hzel_container_info, hzel_containers
+from ansible_collections.hzel.cloud.tests.unit.plugins.module_utils.fake_api import API, ID, LIST, RECORD
 
-API = "http://hzel.test"
-LIST = API + "/api/v1/containers"
 TOKEN = "module-secret-token"
-ID = "01942cf7-0000-7000-8000-000000000001"
-RECORD = {
-    "id": ID,
-    "user_id": "01942cf6-0000-7000-8000-000000000001",
-    "hostname": "web-1",
-    "state": "running",
-    "cpu_cores": 1,
-    "memory_mb": 512,
-    "disk_gb": 18,
-    "created_at": "2026-11-30T00:00:00Z",
-}
 
 
 def run_module(module, args, capsys):
