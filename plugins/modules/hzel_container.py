@@ -126,7 +126,9 @@ container:
     - The container as the API last showed it.
     - In check mode, the predicted record; the V(id), V(user_id) and V(created_at) of a container that would be created
       are V(null).
-  returned: success
+    - Also returned when the task fails after a change (for example a new container that ended V(failed)), as last
+      seen, or V(null) when its create failed.
+  returned: success, and on a failure after a change
   type: dict
   contains:
     id:
@@ -162,6 +164,11 @@ container:
       description: When the container was created (ISO 8601, UTC).
       type: str
       sample: "2026-03-28T00:00:00Z"
+problems:
+  description: Why the container cannot be converged (spec drift, state V(failed), an unknown id, an ambiguous hostname); nothing was changed.
+  returned: when the module refused before any change
+  type: dict
+  sample: {"web-1": "container web-1 (01942cf7-...) differs from the requested spec: cpu_cores is 2, ..."}
 error_code:
   description: The API's C(error.code) of a failure, where the API sent one.
   returned: failure
