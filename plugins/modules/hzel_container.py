@@ -165,7 +165,9 @@ container:
       type: str
       sample: "2026-03-28T00:00:00Z"
 problems:
-  description: Why the container cannot be converged (spec drift, state V(failed), an unknown id, an ambiguous hostname); nothing was changed.
+  description:
+    - Why the container cannot be converged (spec drift, state V(failed), an unknown id, an ambiguous hostname).
+    - Nothing was changed.
   returned: when the module refused before any change
   type: dict
   sample: {"web-1": "container web-1 (01942cf7-...) differs from the requested spec: cpu_cores is 2, ..."}
