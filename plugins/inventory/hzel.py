@@ -125,7 +125,7 @@ from ansible_collections.hzel.cloud.plugins.module_utils._options import (
     unknown_keys,
 )
 from ansible_collections.hzel.cloud.plugins.module_utils._plan import is_hostname
-from ansible_collections.hzel.cloud.plugins.module_utils._transport import HzelError, bound, scrub_text, secret_forms
+from ansible_collections.hzel.cloud.plugins.module_utils._transport import HzelError, Scrubber
 
 GROUP = "hzel"
 # Names that mean something to Ansible: a container called 'localhost' would turn every
@@ -144,8 +144,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         super().parse(inventory, loader, path, cache)
         config = self._read_config_data(path)
         self._refuse_unknown_keys(config, path)
-        self._secrets = []
-        options = self._api_options()
+        options = {name: self._option(name) for name in API_OPTIONS}
+        self._scrub = Scrubber(options["api_token"])
 
         # The records a token may see depend on the token and on the API: both are in the key
         # (the token as a hash), so another user's run, or a refused token, never reads this cache.
@@ -173,14 +173,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             value = self.templar.template(value)
         return value
 
-    def _api_options(self):
-        options = {name: self._option(name) for name in API_OPTIONS}
-        if isinstance(options["api_token"], str) and options["api_token"]:
-            self._secrets = secret_forms(options["api_token"])
-        return options
-
     def _fail(self, message):
-        return AnsibleError("hzel inventory: %s" % bound(scrub_text(message, self._secrets)))
+        return AnsibleError(self._scrub("hzel inventory: %s" % message))
 
     def _fetch_containers(self, options):
         try:
@@ -197,17 +191,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if self.get_option("include_metrics"):
                 containers, failures = fetch_metrics(client, containers, workers)
                 if failures:
+                    listed = "; ".join("%s: %s" % item for item in sorted(failures.items())[:3])
                     self.display.warning(
-                        bound(
-                            scrub_text(
-                                "hzel inventory: no metrics for %d of %d hosts; they keep their other variables (%s)"
-                                % (
-                                    len(failures),
-                                    len(containers),
-                                    "; ".join("%s: %s" % item for item in sorted(failures.items())[:3]),
-                                ),
-                                self._secrets,
-                            )
+                        self._scrub(
+                            "hzel inventory: no metrics for %d of %d hosts; they keep their other variables (%s)"
+                            % (len(failures), len(containers), listed)
                         )
                     )
         except HzelError as exc:

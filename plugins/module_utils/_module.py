@@ -26,9 +26,7 @@ from ansible_collections.hzel.cloud.plugins.module_utils._transport import (
     HAS_REQUESTS,
     REQUESTS_IMPORT_ERROR,
     HzelError,
-    bound,
-    scrub_text,
-    secret_forms,
+    Scrubber,
 )
 
 
@@ -89,10 +87,9 @@ def run(module: AnsibleModule, work: Callable[[Any], Dict[str, Any]], pool_size:
         failure = exc
     else:
         module.exit_json(**result)
-    token = module.params.get("api_token")
-    secrets = secret_forms(token) if isinstance(token, str) and token else []
     details = {
         key: value for key, value in (("error_code", failure.code), ("status", failure.status)) if value is not None
     }
     details.update(failure.result)
-    module.fail_json(msg=bound(scrub_text(failure.message, secrets)), **details)
+    # The token may not have reached a transport (refused before one existed): scrub here as well.
+    module.fail_json(msg=Scrubber(module.params.get("api_token"))(failure.message), **details)

@@ -40,7 +40,6 @@ from ansible_collections.hzel.cloud.plugins.module_utils._transport import HzelE
 HOSTNAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 ITEM_KEYS = ("hostname", "id") + SPEC_FIELDS + ("state",)
 DIFF_FIELDS = ("hostname", "state") + SPEC_FIELDS
-ACTIONS = ("create", "start", "stop", "restart", "none")
 # How many problems a message lists before it counts the rest; every one is in the result.
 LISTED_PROBLEMS = 10
 

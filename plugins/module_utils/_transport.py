@@ -156,10 +156,28 @@ def secret_forms(secret: str) -> List[str]:
     return sorted((form for form in forms if len(form) >= 4), key=len, reverse=True)
 
 
-def scrub_text(text: str, secrets: List[str]) -> str:
-    for form in secrets:
-        text = text.replace(form, SCRUBBED)
-    return text
+class Scrubber:
+    """Takes a secret out of text in every form it could take, before the text is cut to length.
+
+    The one scrubbing point: the transport, the module layer and the inventory plugin each hold
+    one for the token they were given (a missing or non-string token scrubs nothing).
+    """
+
+    def __init__(self, secret: Any) -> None:
+        self.forms = secret_forms(secret) if isinstance(secret, str) and secret else []
+
+    def _remove(self, text: Any) -> str:
+        text = str(text)
+        for form in self.forms:
+            text = text.replace(form, SCRUBBED)
+        return text
+
+    def __call__(self, text: Any, limit: int = MESSAGE_LIMIT) -> str:
+        return bound(self._remove(text), limit)
+
+    def excerpt(self, text: Any, limit: int = EXCERPT_LIMIT) -> str:
+        """A one-line excerpt of outside text; scrubbed first, so a cut cannot leave a prefix of the secret."""
+        return excerpt(self._remove(text or ""), limit)
 
 
 def parse_retry_after(value: Optional[str]) -> Optional[float]:
@@ -252,7 +270,9 @@ class HzelTransport:
         problem = token_problem(api_token)
         if problem:
             raise HzelAuthError(problem)
-        self._secrets = secret_forms(str(api_token))
+        # The one scrubbing point of everything this transport raises.
+        self.scrub = Scrubber(api_token)
+        self._excerpt = self.scrub.excerpt
         self.api_url = check_api_url(api_url)
         self.base_url = self.api_url + "/api/v1"
         self.timeout = float(timeout)
@@ -274,14 +294,6 @@ class HzelTransport:
                 "Accept": "application/json",
             }
         )
-
-    def scrub(self, text: Any) -> str:
-        """The text without the token in any form, then bounded: the one scrubbing point."""
-        return bound(scrub_text(str(text), self._secrets))
-
-    def _excerpt(self, text: Any, limit: int = EXCERPT_LIMIT) -> str:
-        # Scrubbed before it is cut, so that a cut cannot leave a prefix of the token behind.
-        return excerpt(scrub_text(str(text or ""), self._secrets), limit)
 
     def where(self, method: str, path: str) -> str:
         return "%s %s" % (method, self.base_url + path)
