@@ -1,7 +1,7 @@
 """Write a Sphinx inventory (objects.inv) of the ansible-core documentation targets the docsite links to.
 
 The collection's pages refer to ansible-core's configuration settings (environment variables such as
-ANSIBLE_CACHE_PLUGIN) and to two of its pages by label. Sphinx resolves them through an inventory that
+ANSIBLE_CACHE_PLUGIN) and to a few of its pages by label. Sphinx resolves them through an inventory that
 it normally downloads; this one is made from the installed ansible-core, so the build is offline.
 """
 
@@ -14,6 +14,10 @@ BASE = "reference_appendices/config.html"
 LABELS = {
     "ansible_configuration_settings": (BASE + "#ansible-configuration-settings", "Ansible Configuration Settings"),
     "common_return_values": ("reference_appendices/common_return_values.html#common-return-values", "Return Values"),
+    "ansible_collections.ansible.builtin.wait_for_connection_module": (
+        "collections/ansible/builtin/wait_for_connection_module.html#ansible-collections-ansible-builtin-wait-for-connection-module",
+        "ansible.builtin.wait_for_connection module",
+    ),
 }
 
 

@@ -11,7 +11,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BLOCK = re.compile(r"^```[a-z]*\n# (\S+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
-DOCUMENTS = ("README.md", "roles/hzel_fleet/README.md", "docs/awx/README.md")
+DOCUMENTS = ("README.md", "roles/hzel_fleet/README.md", "docs/awx.md")
 
 
 def check_support_matrix(problems):

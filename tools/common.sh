@@ -133,21 +133,30 @@ free_port() {
     "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# start_emulator DIR [extra emulator args]: sets EMULATOR_URL and EMULATOR_PID.
+# start_emulator DIR [extra emulator args]: sets EMULATOR_URL and EMULATOR_PID, and for its SSH gateway
+# to the running containers (on 127.0.0.1, a free port): EMULATOR_SSH_PORT, EMULATOR_SSH_DIR (keys,
+# known_hosts, ssh_config, gateway.json, homes), EMULATOR_SSH_KEY and EMULATOR_SSH_KNOWN_HOSTS.
 start_emulator() {
     local dir=$1
     shift
     local port
     port=$(free_port)
     mkdir -p "$dir"
-    PYTHONPATH="$ROOT/tests/emulator" "$PY" -m hzel_emulator --port "$port" --db "$dir/hzel.sqlite3" "$@" \
-        >"$dir/emulator.log" 2>&1 &
+    PYTHONPATH="$ROOT/tests/emulator" "$PY" -m hzel_emulator --port "$port" --db "$dir/hzel.sqlite3" \
+        --ssh-port 0 --ssh-dir "$dir/ssh" "$@" >"$dir/emulator.log" 2>&1 &
     EMULATOR_PID=$!
     EMULATOR_URL=http://127.0.0.1:$port
     export EMULATOR_URL EMULATOR_PID
     for _ in $(seq 1 100); do
         if "$PY" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + '/_emulator/health', timeout=1)" \
             "$EMULATOR_URL" 2>/dev/null; then
+            # gateway.json is written before the API answers.
+            { read -r EMULATOR_SSH_PORT; read -r EMULATOR_SSH_KEY; read -r EMULATOR_SSH_KNOWN_HOSTS; } < <("$PY" -c '
+import json, sys
+info = json.load(open(sys.argv[1]))
+print("\n".join(str(info[key]) for key in ("port", "identity_file", "known_hosts")))' "$dir/ssh/gateway.json")
+            EMULATOR_SSH_DIR=$(dirname "$EMULATOR_SSH_KEY")
+            export EMULATOR_SSH_PORT EMULATOR_SSH_DIR EMULATOR_SSH_KEY EMULATOR_SSH_KNOWN_HOSTS
             return 0
         fi
         sleep 0.1
@@ -178,4 +187,27 @@ PY
 )
     mkdir -p "$HOME/.ansible/test/cache"
     cp "$ROOT/tools/get_pip.py" "$HOME/.ansible/test/cache/get_pip_${version}.py"
+}
+
+# ensure_tool_venv NAME REQUIREMENTS [PYTHON_VERSION]: a virtualenv .venv-NAME with the pinned packages of
+# REQUIREMENTS, for a tool whose pins conflict with the development virtualenv; sets TOOL_VENV.
+ensure_tool_venv() {
+    local name=$1 requirements=$2 python=python3 venv stamp want
+    venv=$ROOT/.venv-$name
+    stamp=$venv/.requirements.sha
+    want=$(sha256sum "$requirements" | cut -d' ' -f1)
+    # shellcheck disable=SC2034  # read by test.sh
+    TOOL_VENV=$venv
+    if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return 0
+    fi
+    if [ -n "${3:-}" ]; then python=$(find_python "$3") || return 1; fi
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    if ! { "$venv/bin/python" -m pip install --upgrade pip && "$venv/bin/python" -m pip install -r "$requirements"; } \
+        >"$venv/install.log" 2>&1; then
+        tail -n 40 "$venv/install.log" >&2
+        return 1
+    fi
+    echo "$want" > "$stamp"
 }

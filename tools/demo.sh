@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The demo: a real run of the collection's playbooks against the local hzel API
 # emulator. Provisions a fleet, shows that a second run changes nothing, lists the
-# fleet through the inventory plugin, restarts the web group, prints the metrics.
+# fleet through the inventory plugin, restarts the web group, configures inside each running
+# container over SSH (the emulator's gateway) twice, the second time without a change, and prints
+# the metrics.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "$0")/common.sh"
@@ -13,6 +15,10 @@ ensure_collection_path
 start_emulator "$WORK/emulator" --provision-seconds 1
 export HZEL_API_URL=$EMULATOR_URL
 export HZEL_API_TOKEN=hzel-demo-token
+# examples/connect.hzel.yml reaches the containers through the emulator's SSH gateway: its port
+# and key as Ansible's own settings.
+export ANSIBLE_REMOTE_PORT=$EMULATOR_SSH_PORT ANSIBLE_PRIVATE_KEY_FILE=$EMULATOR_SSH_KEY
+export ANSIBLE_SSH_COMMON_ARGS="-o IdentitiesOnly=yes -o UserKnownHostsFile=$EMULATOR_SSH_KNOWN_HOSTS"
 cd "$ROOT"
 log "hzel API emulator on $HZEL_API_URL (state in $WORK/emulator)"
 
@@ -27,6 +33,16 @@ ansible-inventory -i examples/fleet.hzel.yml --graph
 
 log "ansible-playbook -i examples/fleet.hzel.yml hzel.cloud.power -e hzel_power_hosts=web -e hzel_power_action=restart"
 ansible-playbook -i examples/fleet.hzel.yml hzel.cloud.power -e hzel_power_hosts=web -e hzel_power_action=restart
+
+log "ansible-playbook -i examples/connect.hzel.yml examples/configure.yml   (inside each running container, over SSH)"
+ansible-playbook -i examples/connect.hzel.yml examples/configure.yml
+
+log "the same again: nothing to change inside the containers"
+ansible-playbook -i examples/connect.hzel.yml examples/configure.yml | tee "$WORK/configure-again.out"
+if grep -E '^[a-z0-9-]+ +: ' "$WORK/configure-again.out" | grep -Ev 'changed=0 .*unreachable=0 +failed=0'; then
+    echo "the second configure run changed something or failed" >&2
+    exit 1
+fi
 
 log "ansible-playbook hzel.cloud.metrics_report"
 ansible-playbook hzel.cloud.metrics_report

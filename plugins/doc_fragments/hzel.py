@@ -44,8 +44,11 @@ options:
       - How many times a request is tried again after a transient failure (HTTP 502, 503, 504, a lost
         connection, a timeout), with exponential backoff and jitter, honouring C(Retry-After). V(0) tries each
         request once. From 0 to 20.
-      - An HTTP 429 does not spend these retries. It holds every request of the task for as long as C(Retry-After)
-        asks (the requests of a fleet slow down together), and a request gives up after 120 seconds of such waits.
+      - An HTTP 429 does not spend these retries. The request waits for as long as C(Retry-After) asks (at least
+        1 second, at most 60) while the other requests go on, and gives up after 120 seconds (or 100 answers 429)
+        since its first 429. When 429s show a real limit (four answers 429 in a row across the requests of the
+        task, no other answer between them), every request holds for C(Retry-After) and then goes out at the pace
+        the API let through.
       - A create is never sent blindly a second time; after an answer that leaves its outcome open, the hostname is
         looked up first. A restart is repeated only when the first request certainly never reached the API.
       - If not set, the value of the E(HZEL_API_RETRIES) environment variable is used.
@@ -69,7 +72,8 @@ options:
   api_token:
     description:
       - A personal access token (PAT) or OAuth bearer token of the hzel API.
-      - May be templated, for example V({{ lookup('ansible.builtin.env', 'MY_TOKEN') }}) or a vaulted variable.
+      - May be templated, for example V({{ lookup('ansible.builtin.env', 'MY_TOKEN') }}), a vaulted value, or an extra
+        variable (V({{ hzel_token }}) with C(-e hzel_token=...) or C(-e @vaulted-vars.yml)).
       - Either this option or E(HZEL_API_TOKEN) must be set.
       - The token is never written to the inventory cache nor shown in output.
     type: str
@@ -95,8 +99,11 @@ options:
       - How many times a request is tried again after a transient failure (HTTP 502, 503, 504, a lost
         connection, a timeout), with exponential backoff and jitter, honouring C(Retry-After). V(0) tries each
         request once. From 0 to 20.
-      - An HTTP 429 does not spend these retries; it holds every request for as long as C(Retry-After) asks, for
-        at most 120 seconds in all per request.
+      - An HTTP 429 does not spend these retries. The request waits for as long as C(Retry-After) asks (at least
+        1 second, at most 60) while the other requests go on, and gives up after 120 seconds (or 100 answers 429)
+        since its first 429. When 429s show a real limit (four answers 429 in a row across the requests of the
+        task, no other answer between them), every request holds for C(Retry-After) and then goes out at the pace
+        the API let through.
     type: int
     default: 5
     env:

@@ -52,8 +52,9 @@ options:
     description:
       - Also fetch each container's current utilisation, as the host variables C(cpu_percent), C(memory_used_mb),
         C(memory_total_mb), C(disk_used_gb) and C(disk_total_gb) (with the prefix).
-      - Fetched concurrently, in a pool of O(metrics_workers); a C(429) answer holds the whole pool as C(Retry-After)
-        asks instead of failing it.
+      - Fetched only for the containers that can become hosts (after O(state), the hostname checks and the names of
+        O(groups); before O(filters), which may use them), concurrently, in a pool of O(metrics_workers); a request
+        answered C(429) waits as C(Retry-After) asks instead of failing (see O(api_retries)).
       - A host whose metrics cannot be read keeps its other variables and gets no metrics; one warning counts such
         hosts and names the first few.
     type: bool
@@ -61,21 +62,103 @@ options:
   metrics_workers:
     description:
       - How many metrics requests are in flight at once with O(include_metrics=true); from 1 to 64.
+      - "The default, 32, comes from measurement: with metrics answered in about 20 ms, an inventory of 10,000 hosts
+        takes about 2.5 times as long as the same inventory without metrics at 32 workers, against 5.5 to 6 times
+        at 8 and 3.3 to 3.7 times at 16. From about 32 on, the run is bound by one core of the machine that runs
+        Ansible, not by the API's latency: 64 workers gained a few percent on average, and lost in some runs,
+        while holding twice the requests and connections open at the API, and meeting a rate limit with twice the
+        requests in flight."
+      - Raise it for an API that answers slowly (each worker waits for its answer); lower it to spare the API.
+        A rate limit does not call for a lower value, since answers C(429) that show one make every request hold
+        and then go out at the pace the API let through (see O(api_retries)).
     type: int
-    default: 8
+    default: 32
+  connect_with:
+    description:
+      - How Ansible reaches a host, as its C(ansible_host).
+      - V(none) sets no C(ansible_host), so Ansible connects to the inventory hostname (the container's hostname)
+        as the local resolver knows it, or to what O(compose) sets.
+      - V(hostname) sets C(ansible_host) to the container's hostname, for a network whose resolver serves the
+        containers' hostnames (a search domain).
+      - V(fqdn) sets C(ansible_host) to C(<hostname>.<host_domain>), with O(host_domain).
+      - O(compose) is applied after this option and can override C(ansible_host).
+    type: str
+    choices: [none, hostname, fqdn]
+    default: none
+    version_added: 0.2.0
+  host_domain:
+    description:
+      - The DNS domain under which the containers' hostnames resolve, for O(connect_with=fqdn), for example
+        V(containers.example.net). Required with O(connect_with=fqdn); an error with any other O(connect_with).
+      - Dot-separated labels of 1 to 63 letters, digits and hyphens that neither start nor end with a hyphen; at
+        most 189 characters, so that C(<hostname>.<host_domain>) stays within the 253 characters of a DNS name.
+        One trailing dot is accepted and dropped (V(example.net.) gives the same C(ansible_host) as V(example.net));
+        a leading dot is an error.
+    type: str
+    version_added: 0.2.0
+  connection_vars:
+    description:
+      - Connection variables set on every host, as they are written (literal values, never templated; a value
+        such as V({{ x }}) reaches the host as those characters).
+      - "Keys are connection variables only: C(ansible_host), C(ansible_connection), C(ansible_port), C(ansible_user),
+        C(ansible_timeout), C(ansible_pipelining), C(ansible_host_key_checking), C(ansible_private_key_file),
+        C(ansible_remote_tmp), C(ansible_python_interpreter), C(ansible_shell_type), C(ansible_shell_executable),
+        C(ansible_become), C(ansible_become_method), C(ansible_become_user), C(ansible_become_exe),
+        C(ansible_become_flags), and the SSH ones C(ansible_ssh_common_args), C(ansible_ssh_extra_args),
+        C(ansible_sftp_extra_args), C(ansible_scp_extra_args), C(ansible_ssh_args), C(ansible_ssh_executable),
+        C(ansible_ssh_host_key_checking), C(ansible_ssh_pipelining), C(ansible_ssh_port),
+        C(ansible_ssh_private_key_file), C(ansible_ssh_retries), C(ansible_ssh_timeout),
+        C(ansible_ssh_transfer_method), C(ansible_ssh_user)."
+      - Any other key is an error that names it and the nearest allowed key. Set other variables with O(compose).
+      - C(ansible_host) here is one address for every host, such as an SSH gateway that picks the container by the
+        user name (with O(compose) setting C(ansible_user)); it is an error together with O(connect_with) other
+        than V(none).
+      - A password or passphrase (C(ansible_password), C(ansible_ssh_pass), C(ansible_become_password), and so on)
+        is an error that does not repeat its value. An inventory source is a plain file; use a vaulted variable or
+        a machine credential.
+      - Values are strings, whole numbers or booleans.
+      - O(compose) is applied after this option and can override any of these variables.
+    type: dict
+    default: {}
+    version_added: 0.2.0
 notes:
-  - Every value taken from the API is marked unsafe, so a container field that looks like a Jinja2 template is
-    never templated, on every supported ansible-core.
+  - "Values from the API and from O(connection_vars) are data, never templates, on every supported ansible-core.
+    A string from the API is left plain only when it is made of letters, digits and C(. _ : + -) (as ids,
+    timestamps, hostnames and states are); any other is marked unsafe, since before ansible-core 2.19 a plain value
+    written inside C({{ }}) of a conditional is evaluated as an expression. A string of O(connection_vars) is marked
+    unsafe when it contains C({), C(}) or C(#) (every Jinja2 template needs one of them, including the C(#jinja2:)
+    header that redefines the delimiters). Any other string renders as itself and is left plain (on ansible-core
+    2.19 and later, marked trusted), so that C(ansible-inventory --list --export), which AWX stores, prints plain
+    strings and numbers for ordinary values. Numbers, booleans and null stay as they are. A C(%) alone starts no
+    template, so an C(ansible_ssh_common_args) with C(%h:%p) stays plain."
+  - "Each host's variables are set in this order: the container's fields (and metrics), then O(connect_with)'s
+    C(ansible_host) and O(connection_vars), then O(compose), which can override any of them (for example
+    C(ansible_user: hzel_hostname) in O(compose) wins over C(ansible_user) in O(connection_vars))."
+  - "O(api_token), O(api_url) and the other API options may be templates that use extra variables, for example
+    C(api_token: '{{ hzel_token }}') with C(-e @vaulted.yml) or C(-e hzel_token=...). Only values written in the
+    file are templated; one from the environment (E(HZEL_API_TOKEN)) is taken as it is. A template that fails is an
+    error naming the option, never its value. Note that C(ansible-inventory --list) prints extra variables among
+    the host variables, as it does for any inventory: give the token through a vaulted file or the environment
+    when that output is kept."
+  - "Containers are selected in this order: the hostname checks below (over every visible container), O(state),
+    the names that O(groups) makes, then metrics are fetched (O(include_metrics)) for the containers left only,
+    then O(filters) (which may use the metrics), then the names that O(keyed_groups) makes."
   - "Containers whose hostname Ansible reserves (C(localhost), C(all), C(ungrouped)) or that equals a group name
-    (C(hzel), or one that O(groups) or O(keyed_groups) made), whose hostname is not a DNS label, or whose hostname
-    more than one visible container holds (possible with an admin token) are skipped, with a warning that names
-    them: such a host would silently take the place of another."
+    (C(hzel), a key of O(groups) whether or not any host meets its condition, a name that O(keyed_groups) makes for
+    any of the hosts, or a group of an inventory source read before), whose hostname is not a DNS label, or whose
+    hostname more than one visible container holds (possible with an admin token) are skipped, with a warning that
+    names them (scrubbed of the API token): such a host would silently take the place of another. Every group name
+    is known before the first host is added, so the outcome does not depend on the order of the hostnames."
   - A key in the configuration file that is not an option of this plugin is an error that names the key and the
     nearest option, so that a misspelt O(state) cannot silently select every container.
   - A refused token or an unreachable API is an inventory error naming the cause. Set
     E(ANSIBLE_INVENTORY_UNPARSED_FAILED=true) (as AWX does) to make it fail the run instead of a warning.
   - The cache holds the container records (and metrics) only, never the API token. Its key includes the API URL
-    and a hash of the token, so a run with another token or another URL never reads another's cached hosts.
+    and a hash of the token, so a run with another token or another URL never reads another's cached hosts, and
+    the options that shape what is fetched (O(include_metrics), O(state)), so that a cache filled without metrics
+    never answers a run that asks for them.
+  - A run in which a metrics fetch failed (or a metrics reply held a value that is not a finite number) writes
+    nothing to the cache, so the next run asks again; a cached entry that lacks the metrics of a host is not used.
 """
 
 EXAMPLES = r"""
@@ -100,6 +183,34 @@ compose:
   ansible_host: hzel_hostname ~ '.containers.example.net'
 
 ---
+# reachable.hzel.yml - running containers as <hostname>.containers.example.net, through a bastion
+plugin: hzel.cloud.hzel
+state: [running]
+connect_with: fqdn
+host_domain: containers.example.net
+connection_vars:
+  ansible_user: deploy
+  ansible_ssh_common_args: -o ProxyJump=jump@bastion.example.net
+  ansible_python_interpreter: /usr/bin/python3
+
+---
+# gateway.hzel.yml - containers without a DNS name, published on one address with a port each
+# (ports.csv holds lines such as "web-1,22001")
+plugin: hzel.cloud.hzel
+connection_vars:
+  ansible_user: root
+compose:
+  ansible_host: "'203.0.113.10'"
+  ansible_port: lookup('ansible.builtin.csvfile', hzel_hostname, file='ports.csv', delimiter=',') | int
+  # compose is applied last: this wins over connection_vars
+  ansible_user: hzel_hostname
+
+---
+# extra-vars.hzel.yml - the token from an extra variable: ansible-inventory -i extra-vars.hzel.yml -e hzel_token=...
+plugin: hzel.cloud.hzel
+api_token: "{{ hzel_token }}"
+
+---
 # cached.hzel.yml - answer from a JSON file cache for an hour
 plugin: hzel.cloud.hzel
 include_metrics: true
@@ -110,10 +221,19 @@ cache_timeout: 3600
 """
 
 import hashlib
+import json
+import math
+import re
 
 from ansible.errors import AnsibleError
+from ansible.inventory.data import InventoryData
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.unsafe_proxy import wrap_var
+
+try:
+    from ansible.template import trust_as_template
+except ImportError:  # ansible-core before 2.19 templates any string that looks like a template
+    trust_as_template = None
 
 from ansible_collections.hzel.cloud.plugins.module_utils._containers import RECORD_FIELDS
 from ansible_collections.hzel.cloud.plugins.module_utils._executor import fetch_metrics
@@ -132,6 +252,162 @@ GROUP = "hzel"
 # 'hosts: localhost' play of whoever uses this inventory into an SSH connection to it.
 RESERVED_NAMES = frozenset(("localhost", "all", "ungrouped"))
 LISTED_NAMES = 10
+# How much of one outside value (a hostname, an id) a warning shows, after scrubbing.
+NAME_LIMIT = 200
+
+# A Jinja2 template needs '{{', '{%' or '{#', or a '#jinja2:' header that redefines them
+# (ansible-core honours it, and then '[[ x ]]' is a template): a string without '{', '}'
+# and '#' renders as itself on every supported ansible-core.
+TEMPLATE_MARKERS = re.compile(r"[{}#]")
+# Values from the API are left plain only when they are made of these characters, as ids, timestamps,
+# hostnames and states are: on ansible-core before 2.19 a plain value that a playbook writes inside
+# '{{ }}' of a conditional is evaluated as an expression, so quotes, spaces or parentheses from the
+# API must never be plain.
+PLAIN_API_VALUE = re.compile(r"[A-Za-z0-9._:+-]*")
+
+CONNECT_WITH = ("none", "hostname", "fqdn")
+# The connection variables that connection_vars may set: how to reach and log in to a host,
+# never a secret (those belong in a vault or a credential, not in an inventory source).
+CONNECTION_VARS = frozenset(
+    (
+        "ansible_host",
+        "ansible_connection",
+        "ansible_port",
+        "ansible_user",
+        "ansible_timeout",
+        "ansible_pipelining",
+        "ansible_host_key_checking",
+        "ansible_private_key_file",
+        "ansible_ssh_common_args",
+        "ansible_ssh_extra_args",
+        "ansible_sftp_extra_args",
+        "ansible_scp_extra_args",
+        "ansible_ssh_args",
+        "ansible_ssh_executable",
+        "ansible_ssh_host_key_checking",
+        "ansible_ssh_pipelining",
+        "ansible_ssh_port",
+        "ansible_ssh_private_key_file",
+        "ansible_ssh_retries",
+        "ansible_ssh_timeout",
+        "ansible_ssh_transfer_method",
+        "ansible_ssh_user",
+        "ansible_become",
+        "ansible_become_method",
+        "ansible_become_user",
+        "ansible_become_exe",
+        "ansible_become_flags",
+        "ansible_python_interpreter",
+        "ansible_shell_type",
+        "ansible_shell_executable",
+        "ansible_remote_tmp",
+    )
+)
+SECRET_VARS = frozenset(
+    (
+        "ansible_password",
+        "ansible_ssh_pass",
+        "ansible_ssh_password",
+        "ansible_become_password",
+        "ansible_become_pass",
+        "ansible_private_key_passphrase",
+        "ansible_ssh_private_key_passphrase",
+        "ansible_sudo_pass",
+        "ansible_sudo_password",
+        "ansible_su_pass",
+        "ansible_su_password",
+    )
+)
+DNS_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+# A DNS name is at most 253 characters; a hostname (a label) takes up to 63 of them and a dot.
+HOST_DOMAIN_MAX = 253 - 64
+
+
+def as_data(value):
+    """A value from outside as a host variable: never a template, and exported as it is wherever possible.
+
+    A string that could be a template is marked unsafe (on 2.19 and later: not trusted), so it is
+    never templated; any other string renders as itself, so it is left plain (on 2.19 and later:
+    trusted, which ``ansible-inventory --export`` prints as a plain string). Other values stay as they are.
+    """
+    if isinstance(value, str):
+        if TEMPLATE_MARKERS.search(value):
+            return wrap_var(value)
+        return trust_as_template(value) if trust_as_template else value
+    return value
+
+
+def as_api_data(value):
+    """A value from the API as a host variable: plain only when it is made of id, timestamp and name characters."""
+    if isinstance(value, str) and not PLAIN_API_VALUE.fullmatch(value):
+        return wrap_var(value)
+    return as_data(value)
+
+
+def finite_metrics(metrics):
+    """Whether every metric is a finite number: NaN or Infinity would make the inventory's JSON invalid."""
+    return isinstance(metrics, dict) and all(
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        for value in metrics.values()
+    )
+
+
+def _kind(value):
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        return "a number with a fraction"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple, set)):
+        return "a list"
+    return "a %s" % type(value).__name__
+
+
+def host_domain_problem(domain):
+    """Why host_domain is not a usable DNS name, or None."""
+    if not isinstance(domain, str) or not domain:
+        return "host_domain must be a DNS name such as containers.example.net"
+    name = domain[:-1] if domain.endswith(".") else domain
+    if name.startswith("."):
+        return "host_domain must not start with a dot"
+    if len(name) > HOST_DOMAIN_MAX:
+        return (
+            "host_domain is %d characters long; at most %d, so that a 63-character hostname under it stays "
+            "within the 253 characters of a DNS name" % (len(name), HOST_DOMAIN_MAX)
+        )
+    for label in name.split("."):
+        if not DNS_LABEL.fullmatch(label):
+            return (
+                "host_domain must be a DNS name: dot-separated labels of 1 to 63 letters, digits and hyphens, "
+                "not starting or ending with a hyphen (got %r)" % domain
+            )
+    return None
+
+
+SKIP_REASONS = {
+    "reserved": "a hostname that is a name Ansible reserves (localhost, all, ungrouped) or this plugin's "
+    "group '%s'" % GROUP,
+    "invalid": "a hostname that is not a DNS label",
+    "duplicate": "a hostname that more than one visible container holds; use their ids",
+    "group": "a hostname that is the name of a group (made by groups or keyed_groups, or by another inventory source)",
+}
+
+
+class _GroupNames(InventoryData):
+    """An inventory in which the constructed options make their groups without any host joining one.
+
+    It learns every group name that keyed_groups would make before a real host is added, so
+    that no container takes a group's name, whatever the order in which hosts are added.
+    """
+
+    def add_host(self, host, group=None, port=None):
+        return super().add_host(host, port=port)
+
+    def add_child(self, group, child):
+        if child in self.hosts:
+            return False
+        return super().add_child(group, child)
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -142,20 +418,35 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
+        self._path_name = path
         config = self._read_config_data(path)
         self._refuse_unknown_keys(config, path)
+        # Only what the file says may be a template: a value from the environment (a token that holds
+        # '{{', say) is taken as it is.
+        self._from_file = frozenset(config)
+        self._scrub = Scrubber(None)
+        # Extra variables (-e) may be used in the templated options, for example api_token.
+        self.templar.available_variables = self._vars or {}
         options = {name: self._option(name) for name in API_OPTIONS}
         self._scrub = Scrubber(options["api_token"])
+        self._connection = self._connection_settings()
+        self._skipped = {kind: [] for kind in SKIP_REASONS}
 
+        include_metrics = self.get_option("include_metrics")
+        states = sorted(set(self.get_option("state") or ()))
         # The records a token may see depend on the token and on the API: both are in the key
         # (the token as a hash), so another user's run, or a refused token, never reads this cache.
-        identity = hashlib.sha256(("%s\0%s" % (options["api_url"], options["api_token"] or "")).encode("utf-8"))
-        cache_key = "%s_%s" % (self.get_cache_key(path), identity.hexdigest()[:16])
+        # So is every option that shapes what is fetched, so that a cache filled without metrics
+        # never answers a run that asks for them.
+        shape = json.dumps([options["api_url"], options["api_token"] or "", bool(include_metrics), states])
+        cache_key = "%s_%s" % (self.get_cache_key(path), hashlib.sha256(shape.encode("utf-8")).hexdigest()[:16])
         use_cache = self.get_option("cache")
         containers = self._cache.get(cache_key) if use_cache and cache else None
-        if containers is None:
-            containers = self._fetch_containers(options)
-            if use_cache:
+        if not self._complete(containers):
+            containers, complete = self._fetch_containers(options)
+            # A failed metrics fetch is not cached: the next run asks again instead of
+            # keeping a host without metrics for the whole cache timeout.
+            if use_cache and complete:
                 self._cache[cache_key] = containers
         self._populate(containers)
 
@@ -169,14 +460,79 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _option(self, name):
         value = self.get_option(name)
-        if isinstance(value, str) and self.templar.is_template(value):
-            value = self.templar.template(value)
-        return value
+        if name not in self._from_file or not isinstance(value, str) or not self.templar.is_template(value):
+            return value
+        try:
+            return self.templar.template(value)
+        except Exception as exc:  # the error repeats the template, and so perhaps a token: name only its kind
+            failure = "%s in %s could not be templated (%s); check the variables it uses" % (
+                name,
+                self._path_name,
+                type(exc).__name__,
+            )
+        raise AnsibleError("hzel inventory: %s" % failure)
 
     def _fail(self, message):
         return AnsibleError(self._scrub("hzel inventory: %s" % message))
 
+    def _connection_settings(self):
+        connect_with = self.get_option("connect_with")
+        domain = self.get_option("host_domain")
+        if connect_with == "fqdn":
+            problem = host_domain_problem(domain)
+            if problem:
+                raise self._fail("%s (connect_with: fqdn)" % problem)
+            domain = domain[:-1] if domain.endswith(".") else domain
+        elif domain is not None:
+            raise self._fail(
+                "host_domain is used only with connect_with: fqdn (connect_with is %s); remove it or set "
+                "connect_with: fqdn" % connect_with
+            )
+        given = self.get_option("connection_vars") or {}
+        if "ansible_host" in given and connect_with != "none":
+            raise self._fail(
+                "connection_vars.ansible_host and connect_with: %s both set ansible_host; keep one" % connect_with
+            )
+        secrets = sorted(str(key) for key in given if key in SECRET_VARS)
+        if secrets:
+            raise self._fail(
+                "connection_vars must not hold a secret (%s): an inventory source is a plain file; put it in a "
+                "vaulted variable or a machine credential instead" % ", ".join(secrets)
+            )
+        unknown = unknown_keys(given, sorted(CONNECTION_VARS))
+        if unknown:
+            raise self._fail(
+                "connection_vars takes connection variables only; not %s. Use compose for any other variable"
+                % ", ".join(unknown)
+            )
+        variables = {}
+        for key, value in sorted(given.items()):
+            if value is None or not isinstance(value, (str, int)):
+                raise self._fail(
+                    "connection_vars.%s must be a string, a whole number or true/false, not %s" % (key, _kind(value))
+                )
+            variables[key] = as_data(value)
+        return connect_with, domain, variables
+
+    def _connection_variables(self, hostname):
+        connect_with, domain, variables = self._connection
+        variables = dict(variables)
+        if connect_with == "hostname":
+            variables["ansible_host"] = as_data(hostname)
+        elif connect_with == "fqdn":
+            variables["ansible_host"] = as_data("%s.%s" % (hostname, domain))
+        return variables
+
+    def _complete(self, containers):
+        """Whether cached records can answer this run: a list, with metrics for every host that needs them."""
+        if not isinstance(containers, list):
+            return False
+        if not self.get_option("include_metrics"):
+            return True
+        return all(finite_metrics(record.get("metrics")) for record in self._select(containers))
+
     def _fetch_containers(self, options):
+        """The records, with metrics for the containers that will be hosts; and whether every metrics fetch worked."""
         try:
             workers = check_number(
                 "metrics_workers",
@@ -188,69 +544,123 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             )
             client = build_client(options, pool_size=workers)
             containers = client.list()
+            failures = {}
             if self.get_option("include_metrics"):
-                containers, failures = fetch_metrics(client, containers, workers)
+                wanted = self._select(containers)
+                fetched, failures = fetch_metrics(client, wanted, workers)
+                # The fetched records are copies with their metrics, in the order of the wanted ones: each takes
+                # the place of the very record it was made from (by identity, so no id or hostname can be confused).
+                with_metrics = {}
+                for listed, record in zip(wanted, fetched):
+                    if record["metrics"] is None:
+                        continue
+                    if finite_metrics(record["metrics"]):
+                        with_metrics[id(listed)] = record
+                    else:
+                        failures[record["hostname"]] = "the metrics reply holds a value that is not a finite number"
+                containers = [with_metrics.get(id(record), record) for record in containers]
                 if failures:
                     listed = "; ".join("%s: %s" % item for item in sorted(failures.items())[:3])
                     self.display.warning(
                         self._scrub(
                             "hzel inventory: no metrics for %d of %d hosts; they keep their other variables (%s)"
-                            % (len(failures), len(containers), listed)
+                            % (len(failures), len(wanted), listed)
                         )
                     )
         except HzelError as exc:
             failure = exc.message
         else:
-            return containers
+            return containers, not failures
         # Raised outside the except block so that no chained traceback goes with it.
         raise self._fail(failure)
 
     def _host_variables(self, container):
         prefix = self.get_option("hostvar_prefix")
-        variables = {prefix + field: container.get(field) for field in RECORD_FIELDS}
-        for name, value in (container.get("metrics") or {}).items():
-            variables[prefix + name] = value
-        # Values from the API are data, never templates: on every ansible-core version.
-        return wrap_var(variables)
+        variables = {prefix + field: as_api_data(container.get(field)) for field in RECORD_FIELDS}
+        metrics = container.get("metrics")
+        if finite_metrics(metrics):
+            for name, value in metrics.items():
+                variables[prefix + name] = value
+        return variables
 
-    def _usable(self, containers):
-        """The containers that can be hosts; the rest are named in one warning each for why."""
+    def _composed_group_names(self):
+        """The names that groups makes, known before any host is added (with and without sanitising)."""
+        names = set()
+        for name in self.get_option("groups") or {}:
+            names.update((name, self._sanitize_group_name(name)))
+        return names
+
+    def _select(self, containers, warn=False):
+        """The containers that can be hosts before filters, in hostname order; the rest are noted by reason.
+
+        Applies, in this order: the hostname checks (over every visible container), state, and the
+        names of the groups that groups makes. Pure unless ``warn``, so it can run twice in one parse.
+        """
         by_name = {}
         for container in containers:
             by_name.setdefault(container.get("hostname"), []).append(container)
-        skipped = {"reserved": [], "invalid": [], "duplicate": []}
-        usable = []
+        states = set(self.get_option("state") or ())
+        group_names = self._composed_group_names()
+        selected = []
         for hostname in sorted(by_name, key=lambda name: name if isinstance(name, str) else ""):
             holders = by_name[hostname]
             if not is_hostname(hostname):
-                skipped["invalid"].append(repr(hostname)[:70])
+                reason, shown = "invalid", repr(self._scrub(hostname, len(str(hostname)) + 1))
             elif hostname in RESERVED_NAMES or hostname == GROUP:
-                skipped["reserved"].append(hostname)
+                reason, shown = "reserved", hostname
             elif len(holders) > 1:
-                skipped["duplicate"].append("%s (ids %s)" % (hostname, ", ".join(sorted(c["id"] for c in holders))))
+                # Ids are outside text: scrubbed, one line each (no control character reaches the terminal).
+                ids = ", ".join(sorted(self._scrub.excerpt(str(c.get("id")), NAME_LIMIT) for c in holders))
+                reason, shown = "duplicate", "%s (ids %s)" % (hostname, ids)
+            elif states and holders[0].get("state") not in states:
+                continue
+            elif hostname in group_names:
+                reason, shown = "group", hostname
             else:
-                usable.append(holders[0])
-        reasons = {
-            "reserved": "a hostname that is a name Ansible reserves (localhost, all, ungrouped) or this plugin's "
-            "group '%s'" % GROUP,
-            "invalid": "a hostname that is not a DNS label",
-            "duplicate": "a hostname that more than one visible container holds; use their ids",
-        }
-        for kind, names in skipped.items():
+                selected.append(holders[0])
+                continue
+            if warn:
+                self._skipped[reason].append(shown)
+        return selected
+
+    def _keyed_group_names(self, hosts):
+        """Every group name that keyed_groups makes for these hosts, computed before any of them is added."""
+        keyed_groups = self.get_option("keyed_groups")
+        if not keyed_groups:
+            return set()
+        compose = self.get_option("compose")
+        strict = self.get_option("strict")
+        real, self.inventory = self.inventory, _GroupNames()
+        try:
+            for hostname, variables in hosts:
+                self.inventory.add_host(hostname)
+                for name, value in variables.items():
+                    self.inventory.set_variable(hostname, name, value)
+                if compose:
+                    self._set_composite_vars(compose, variables, hostname, strict=strict)
+                self._add_host_to_keyed_groups(keyed_groups, variables, hostname, strict=strict)
+            return set(self.inventory.groups)
+        finally:
+            self.inventory = real
+
+    def _warn_skipped(self):
+        for kind, names in self._skipped.items():
             if names:
+                # Scrubbed whole, then cut: a cut first could leave a prefix of the token.
+                shown = [self._scrub(name, NAME_LIMIT) for name in names[:LISTED_NAMES]]
                 self.display.warning(
-                    "hzel inventory: skipped %d container(s) with %s: %s%s"
-                    % (
-                        len(names),
-                        reasons[kind],
-                        ", ".join(names[:LISTED_NAMES]),
-                        " and %d more" % (len(names) - LISTED_NAMES) if len(names) > LISTED_NAMES else "",
+                    self._scrub(
+                        "hzel inventory: skipped %d container(s) with %s: %s%s"
+                        % (
+                            len(names),
+                            SKIP_REASONS[kind],
+                            ", ".join(shown),
+                            " and %d more" % (len(names) - LISTED_NAMES) if len(names) > LISTED_NAMES else "",
+                        )
                     )
                 )
-        return usable
 
     def _populate(self, containers):
-        states = set(self.get_option("state") or ())
         filters = self.get_option("filters") or []
         strict = self.get_option("strict")
         compose = self.get_option("compose")
@@ -258,26 +668,29 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         keyed_groups = self.get_option("keyed_groups")
         inventory = self.inventory
         inventory.add_group(GROUP)
-        for container in self._usable(containers):
-            if states and container.get("state") not in states:
-                continue
+        hosts = []
+        for container in self._select(containers, warn=True):
             variables = self._host_variables(container)
             if filters and not all(self._compose(expression, variables) for expression in filters):
                 continue
-            hostname = container["hostname"]
-            if hostname in inventory.groups:
-                # A constructed group of the same name: a host and a group must not share it.
-                self.display.warning(
-                    "hzel inventory: skipped container %s: its hostname is the name of a group" % hostname
-                )
+            variables.update(self._connection_variables(container["hostname"]))
+            hosts.append((container["hostname"], variables))
+        # A host and a group must not share a name, or 'hosts: <name>' targets the container: every group
+        # name is known before the first host is added, so the outcome does not depend on hostname order.
+        taken = set(inventory.groups) | self._composed_group_names() | self._keyed_group_names(hosts)
+        for hostname, variables in hosts:
+            if hostname in taken:
+                self._skipped["group"].append(hostname)
                 continue
             inventory.add_host(hostname, group=GROUP)
             for name, value in variables.items():
                 inventory.set_variable(hostname, name, value)
-            # The constructed options cost a lookup of every host's variables; skip them when unused.
+            # Connection variables first, then compose, which may override them. The constructed
+            # options cost a lookup of every host's variables; skip them when unused.
             if compose:
                 self._set_composite_vars(compose, variables, hostname, strict=strict)
             if groups:
                 self._add_host_to_composed_groups(groups, variables, hostname, strict=strict)
             if keyed_groups:
                 self._add_host_to_keyed_groups(keyed_groups, variables, hostname, strict=strict)
+        self._warn_skipped()

@@ -3,48 +3,63 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark of the hzel inventory plugin with 10,000 containers; prints figures, asserts nothing.
 
-Times `ansible-inventory --list` through the plugin (HTTP to the emulator included) against a script
-inventory that prints the same hosts, group and host variables precomputed: the floor that Ansible
-itself sets. Both are run in turns in one run; the ratio of the medians is the figure.
+(a) `ansible-inventory --list` through the plugin (HTTP to the emulator included) against a script
+    inventory that prints the same hosts, group and host variables precomputed: the floor that Ansible
+    itself sets. Both are run in turns in one run; the ratio of the medians is the figure (goal at most
+    1.15). Needs EMULATOR_URL (tools/bench.sh starts an emulator).
+(b) `ansible-inventory --list` with include_metrics, each metrics request answered after 20 ms, against
+    the same inventory without metrics, at metrics_workers 8, 16, 32 and 64 (goal at most 3x at the
+    default). The API is a small asyncio server on 127.0.0.1 in a process of its own, which holds no
+    worker while it waits: its CPU seconds are printed beside the client's, to show it is not the limit.
+    Every configuration is run in turns, ROUNDS_METRICS times; the figures are medians.
 
-Needs EMULATOR_URL (tools/bench.sh starts an emulator) and the collection on ANSIBLE_COLLECTIONS_PATH.
+Usage: bench_inventory.py [floor] [metrics] (both by default). Needs the collection on
+ANSIBLE_COLLECTIONS_PATH.
 """
 
+import asyncio
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+import uuid
+
+from bench_common import call
 
 TOKEN = "hzel-demo-token"
 HOSTS = 10000
 ROUNDS = 5
 FIELDS = ("id", "user_id", "hostname", "state", "cpu_cores", "memory_mb", "disk_gb", "created_at")
+METRICS_LATENCY = 0.020
+METRICS_WORKERS = (8, 16, 32, 64)
+ROUNDS_METRICS = 3
+METRICS = {"cpu_percent": 12.4, "memory_used_mb": 203, "memory_total_mb": 512, "disk_used_gb": 4.1, "disk_total_gb": 18}
 
 
-def call(url, method="GET", body=None, token=None):
-    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body is not None else None)
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", "Bearer " + token)
-    with urllib.request.urlopen(request) as response:
-        return json.load(response)
+def child_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
-def timed(command, env):
-    started = time.perf_counter()
+def timed(command, env, with_cpu=False):
+    started, cpu = time.perf_counter(), child_cpu()
     completed = subprocess.run(command, env=env, capture_output=True, check=False)
-    elapsed = time.perf_counter() - started
-    if completed.returncode != 0:
+    elapsed, cpu = time.perf_counter() - started, child_cpu() - cpu
+    # A warning in the metrics runs is a metrics fetch that failed: its figure would mean nothing.
+    if completed.returncode != 0 or (with_cpu and b"[WARNING]" in completed.stderr):
         sys.stderr.write(completed.stderr.decode())
-        raise SystemExit("%s failed" % " ".join(command))
+        raise SystemExit("%s failed or warned" % " ".join(command))
+    if with_cpu:
+        return elapsed, cpu, json.loads(completed.stdout)
     return elapsed, json.loads(completed.stdout)
 
 
-def main():
+def floor():
     url = os.environ["EMULATOR_URL"]
     call(url + "/_emulator/reset", "POST")
     call(url + "/_emulator/seed", "POST", {"owner": "alice", "count": HOSTS, "prefix": "node-"})
@@ -90,8 +105,143 @@ def main():
         "ratio plugin / script: %.3f (target <= 1.15)"
         % (statistics.median(plugin_times) / statistics.median(script_times))
     )
+
+
+# (b) The API for the metrics figures -------------------------------------------------------------
+
+
+def fleet(count):
+    """Records of the reference's shape, ids as UUIDs: what the list endpoint answers."""
+    owner = str(uuid.UUID(int=1))
+    return [
+        {
+            "id": str(uuid.UUID(int=(7 << 76) | (8 << 60) | index)),
+            "user_id": owner,
+            "hostname": "node-%05d" % index,
+            "state": "running",
+            "cpu_cores": 1 + index % 4,
+            "memory_mb": 512 * (1 + index % 4),
+            "disk_gb": 18,
+            "created_at": "2026-03-28T00:00:00Z",
+        }
+        for index in range(count)
+    ]
+
+
+def reply(status, payload):
+    body = json.dumps(payload).encode()
+    head = "HTTP/1.1 %d OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (status, len(body))
+    return head.encode() + body
+
+
+async def serve_api(count, latency):
+    """The list (at once) and the metrics (after ``latency``, sleeping on the event loop) over keep-alive HTTP/1.1."""
+    listing = reply(200, {"data": fleet(count)})
+    metrics = reply(200, {"data": METRICS})
+    missing = reply(404, {"error": {"code": "NOT_FOUND", "message": "no such endpoint"}})
+    served = {"metrics": 0, "list": 0}
+
+    async def connection(reader, writer):
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                path = head.split(b" ", 2)[1]
+                if path.endswith(b"/metrics"):
+                    await asyncio.sleep(latency)
+                    served["metrics"] += 1
+                    writer.write(metrics)
+                elif path == b"/api/v1/containers":
+                    served["list"] += 1
+                    writer.write(listing)
+                elif path == b"/stats":
+                    writer.write(reply(200, dict(served, cpu=time.process_time())))
+                else:
+                    writer.write(missing)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(connection, "127.0.0.1", 0, backlog=512)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+def server_stats(url):
+    with urllib.request.urlopen(url + "/stats") as response:
+        return json.load(response)
+
+
+def metrics():
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(HOSTS), str(METRICS_LATENCY)], stdout=subprocess.PIPE
+    )
+    try:
+        url = "http://127.0.0.1:%d" % int(server.stdout.readline())
+        env = dict(os.environ, HZEL_API_TOKEN=TOKEN, ANSIBLE_INVENTORY_UNPARSED_FAILED="true")
+        with tempfile.TemporaryDirectory() as work:
+            sources = {}
+            for workers in (None,) + METRICS_WORKERS:
+                name = "plain" if workers is None else "metrics %d" % workers
+                sources[name] = os.path.join(work, "%s.hzel.yml" % name.replace(" ", "-"))
+                with open(sources[name], "w", encoding="utf-8") as handle:
+                    handle.write("plugin: hzel.cloud.hzel\napi_url: %s\n" % url)
+                    if workers is not None:
+                        handle.write("include_metrics: true\nmetrics_workers: %d\n" % workers)
+            walls = {name: [] for name in sources}
+            cpus = {name: [] for name in sources}
+            served_cpu = {name: [] for name in sources}
+            for _round in range(ROUNDS_METRICS):
+                for name, source in sources.items():
+                    before = server_stats(url)
+                    seconds, cpu, out = timed(["ansible-inventory", "-i", source, "--list"], env, with_cpu=True)
+                    after = server_stats(url)
+                    hostvars = out["_meta"]["hostvars"]
+                    with_metrics = sum(1 for values in hostvars.values() if "hzel_cpu_percent" in values)
+                    if len(hostvars) != HOSTS or with_metrics != (0 if name == "plain" else HOSTS):
+                        raise SystemExit("%s: %d hosts, %d with metrics" % (name, len(hostvars), with_metrics))
+                    walls[name].append(seconds)
+                    cpus[name].append(cpu)
+                    served_cpu[name].append(after["cpu"] - before["cpu"])
+    finally:
+        server.terminate()
+        server.wait()
+    plain = statistics.median(walls["plain"])
+    print(
+        "%d hosts, metrics answered after %d ms; ansible-inventory --list, median of %d (wall s / client CPU s / "
+        "server CPU s)" % (HOSTS, METRICS_LATENCY * 1000, ROUNDS_METRICS)
+    )
+    for name in sources:
+        wall = statistics.median(walls[name])
+        workers = name.split()[-1]
+        latency_floor = "" if name == "plain" else ", latency floor %.1f s" % (HOSTS * METRICS_LATENCY / int(workers))
+        print(
+            "  %-11s %6.2f s (%s) / %5.2f / %4.2f   ratio %.2f%s"
+            % (
+                name,
+                wall,
+                ", ".join("%.2f" % t for t in walls[name]),
+                statistics.median(cpus[name]),
+                statistics.median(served_cpu[name]),
+                wall / plain,
+                latency_floor,
+            )
+        )
+    print("goal: ratio at most 3 at the default metrics_workers")
+
+
+def main(argv):
+    if argv[:1] == ["--serve"]:
+        asyncio.run(serve_api(int(argv[1]), float(argv[2])))
+        return 0
+    parts = argv or ["floor", "metrics"]
+    if "floor" in parts:
+        floor()
+    if "metrics" in parts:
+        metrics()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -3,8 +3,11 @@
 """Run the emulator: python -m hzel_emulator --port 8080 --db /tmp/hzel.sqlite3"""
 
 import argparse
+import asyncio
 import json
 import logging
+import signal
+import socket
 
 import uvicorn
 
@@ -32,7 +35,35 @@ def parse_args(argv=None):
     parser.add_argument(
         "--announce", action="store_true", help="print the URL, the tokens and how to point the collection at it"
     )
+    parser.add_argument(
+        "--ssh-port",
+        type=_port,
+        help="start the SSH gateway to the containers on 127.0.0.1 at this port (0: a free one); off unless given",
+    )
+    parser.add_argument(
+        "--ssh-dir", help="the gateway's keys, known_hosts, gateway.json and homes (default: beside --db, NAME-ssh/)"
+    )
+    parser.add_argument(
+        "--boot-seconds",
+        type=_seconds,
+        default=1.0,
+        help="after a start or restart, how long the gateway refuses the container (its boot)",
+    )
     return parser.parse_args(argv)
+
+
+def _port(text):
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a port is 0 to 65535")
+    return value
+
+
+def _seconds(text):
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
 
 
 def announce(args, users):
@@ -45,6 +76,71 @@ def announce(args, users):
     print("\n".join(lines), flush=True)
 
 
+def announce_gateway(gateway):
+    info = gateway.describe()
+    lines = [
+        "SSH gateway on %s:%d (keys, known_hosts and homes in %s); the user name picks the container:"
+        % (info["host"], info["port"], gateway.directory),
+        "  " + info["ssh_command"].replace("HOSTNAME", "web-1"),
+        "  or: ssh -F %s web-1@hzel" % info["ssh_config"],
+        "host variables for Ansible's ssh connection (also in %s):" % gateway.path("gateway.json"),
+    ]
+    lines += ["  %s: %s" % (name, json.dumps(value)) for name, value in info["ansible_vars"].items()]
+    lines.append("commands run as this machine's user, in the container's home directory: reachable, not isolated")
+    print("\n".join(lines), flush=True)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, and the SSH gateway on the same event loop: both start and stop together."""
+
+    def __init__(self, config, gateway):
+        super().__init__(config)
+        self.gateway = gateway
+
+    async def shutdown(self, sockets=None):
+        # Before uvicorn re-raises the signal that stopped it, the gateway's commands end.
+        if self.gateway is not None:
+            await self.gateway.close()
+        await super().shutdown(sockets=sockets)
+
+
+def _wake_on_signals(loop):
+    """A signal that lands on a helper thread (a child watcher's, an executor's) wakes the loop at once.
+
+    Without a wake-up descriptor the main thread would run uvicorn's handler only when the loop
+    next wakes for something else.
+    """
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    loop.add_reader(reader.fileno(), reader.recv, 4096)
+    signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    return reader, writer
+
+
+async def _serve(server, args, users):
+    gateway = server.gateway
+    wakers = _wake_on_signals(asyncio.get_running_loop())
+    if gateway is not None:
+        try:
+            await gateway.start()
+        except gateway.Error as exc:
+            raise SystemExit("hzel_emulator: %s" % exc) from None
+    if args.announce:
+        announce(args, users)
+        if gateway is not None:
+            announce_gateway(gateway)
+    try:
+        await server.serve()
+    finally:
+        if gateway is not None:
+            await gateway.close()
+        signal.set_wakeup_fd(-1)
+        asyncio.get_running_loop().remove_reader(wakers[0].fileno())
+        for each in wakers:
+            each.close()
+
+
 def main(argv=None):
     args = parse_args(argv)
     store = open_store(args.db, args.provision_seconds)
@@ -54,10 +150,15 @@ def main(argv=None):
             users = json.load(handle)["users"]
     store.seed_users(users)
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
-    if args.announce:
-        announce(args, users)
+    gateway = None
+    if args.ssh_port is not None:
+        # Imported only for the gateway: the HTTP API alone needs no SSH library.
+        from .gateway import Gateway, default_directory, quiet_logging
+
+        quiet_logging(args.log_level)
+        gateway = Gateway(store, args.ssh_dir or default_directory(args.db), args.ssh_port, args.boot_seconds)
     # A bounded graceful shutdown: an abandoned slow request never keeps a stopped emulator alive.
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(store),
         host=args.host,
         port=args.port,
@@ -65,6 +166,10 @@ def main(argv=None):
         access_log=False,
         timeout_graceful_shutdown=2,
     )
+    try:
+        asyncio.run(_serve(_Server(config, gateway), args, users))
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":

@@ -101,6 +101,9 @@ class Store:
         # "platform": a hostname is unique on the whole platform, as DNS names are (the default);
         # "owner": unique per user only, so an admin can see two containers of one name.
         self.hostname_scope = hostname_scope
+        # Called with (container id, new state) after each power action, and with (None, None) after a
+        # reset: the SSH gateway drops the sessions of a machine that went away.
+        self.power_listeners = []
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -230,7 +233,23 @@ class Store:
     def set_state(self, user, container_id, state):
         with self._lock:
             self._db.execute("UPDATE containers SET state = ? WHERE id = ?", (state, container_id))
-            return self._get(user, container_id)
+            record = self._get(user, container_id)
+        self._tell(container_id, state)
+        return record
+
+    def containers_for_login(self, name):
+        """Every container, whoever owns it, whose hostname or id is name (the SSH gateway's user name)."""
+        with self._lock:
+            self._settle()
+            rows = self._db.execute(
+                "SELECT %s FROM containers WHERE hostname = ? OR id = ? ORDER BY id" % ", ".join(RECORD_FIELDS),
+                (name, name),
+            ).fetchall()
+        return [self._record(row) for row in rows]
+
+    def _tell(self, container_id, state):
+        for listener in list(self.power_listeners):
+            listener(container_id, state)
 
     def seed_containers(self, owner_name, count, prefix, state="running"):
         """Bulk-create containers for benchmarks; returns how many were added."""
@@ -269,6 +288,7 @@ class Store:
     def reset(self):
         with self._lock:
             self._db.execute("DELETE FROM containers")
+        self._tell(None, None)
 
     def close(self):
         with self._lock:

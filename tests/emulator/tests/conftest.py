@@ -22,9 +22,10 @@ def _free_port():
 
 
 class Emulator:
-    def __init__(self, db, provision_seconds):
+    def __init__(self, db, provision_seconds, extra_args=()):
         self.db = db
         self.provision_seconds = provision_seconds
+        self.extra_args = list(extra_args)
         self.process = None
         self.url = None
 
@@ -42,7 +43,8 @@ class Emulator:
                 self.db,
                 "--provision-seconds",
                 str(self.provision_seconds),
-            ],
+            ]
+            + self.extra_args,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -95,13 +95,23 @@ def main(config_path, credential_type_path):
         leaked = [path for path in files_containing(artifacts, TOKEN) if os.path.basename(path) != "command"]
         assert not leaked, "the token is in what AWX shows of the job: %s" % leaked
 
+        # An inventory update is 'ansible-inventory --list --export', stored as it is.
         out, err = ansible_runner.get_inventory(
-            action="list", inventories=[os.path.join(project, "fleet.hzel.yml")], envvars=envvars, quiet=True
+            action="list",
+            inventories=[os.path.join(project, "fleet.hzel.yml")],
+            envvars=envvars,
+            export=True,
+            quiet=True,
         )
         inventory = out if isinstance(out, dict) else json.loads(out)
         hosts = inventory["hzel"]["hosts"]
         print("inventory update: hosts=%s" % hosts)
         assert hosts == ["awx-batch", "awx-web-1", "awx-web-2"], (hosts, err)
+        # Ordinary values arrive as plain strings and numbers, not as {"__ansible_unsafe": ...} objects.
+        web = inventory["_meta"]["hostvars"]["awx-web-1"]
+        assert web["hzel_state"] == "running" and web["hzel_hostname"] == "awx-web-1", web
+        assert web["hzel_cpu_cores"] == 2 and isinstance(web["hzel_id"], str), web
+        assert "__ansible_unsafe" not in json.dumps(inventory), inventory["_meta"]["hostvars"]
     print("hzel_awx: all checks passed")
     return 0
 

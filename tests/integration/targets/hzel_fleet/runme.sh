@@ -31,6 +31,15 @@ grep -q "cpu_core" "$work/typo.out"
 grep -q "Validating arguments against arg spec" "$work/typo.out"
 expect "$(fleet)" ""
 
+echo "== a run without a fleet is an error; an empty fleet converges nothing, on purpose"
+if ansible-playbook hzel.cloud.provision >"$work/nofleet.out" 2>&1; then
+    echo "a run without a fleet succeeded" >&2; exit 1
+fi
+grep -q "No fleet given" "$work/nofleet.out"
+ansible-playbook hzel.cloud.provision -e '{"hzel_fleet_containers": []}' >"$work/empty.out"
+recap "$work/empty.out" | grep -q "changed=0 .*failed=0"
+expect "$(fleet)" ""
+
 echo "== check mode predicts, creates nothing"
 ansible-playbook hzel.cloud.provision -e "@$examples/fleet.yml" --check >"$work/check.out"
 recap "$work/check.out" | grep -q "changed=1"

@@ -41,6 +41,14 @@ FLEET = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def every_warning_shown():
+    # Display shows a warning once per process; each test must see its own.
+    from ansible.utils.display import Display
+
+    getattr(Display(), "_warns", set()).clear()
+
+
 @pytest.fixture
 def api():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
@@ -357,3 +365,440 @@ def test_environment_fallbacks_and_defaults_are_the_same_for_modules_and_invento
         assert spec[name]["fallback"][1] == [option.env]
         assert [entry["name"] for entry in documented[name]["env"]] == [option.env]
         assert spec[name].get("default") == option.default == documented[name].get("default")
+
+
+def ansible_core_templar():
+    from ansible.template import Templar
+
+    return Templar(loader=DataLoader())
+
+
+def trusted(value):
+    # How ansible-core 2.19 and later treat a string from a playbook: as a template. Earlier cores
+    # template any string, so there the value is used as it is.
+    try:
+        from ansible.template import trust_as_template
+    except ImportError:
+        return value
+    return trust_as_template(value)
+
+
+def exported(inventory, monkeypatch):
+    """The host variables as ansible-inventory --list --export prints them (its own JSON dump)."""
+    import json
+
+    from ansible import context
+    from ansible.cli.inventory import InventoryCLI
+    from ansible.module_utils.common.collections import ImmutableDict
+
+    monkeypatch.setattr(context, "CLIARGS", ImmutableDict(yaml=False, toml=False, export=True))
+    hostvars = {name: dict(host.vars) for name, host in inventory.hosts.items()}
+    return json.loads(InventoryCLI.dump({"_meta": {"hostvars": hostvars}}))["_meta"]["hostvars"]
+
+
+# connect_with, host_domain and connection_vars
+
+
+@pytest.mark.parametrize(
+    "config, address",
+    [
+        ("", None),
+        ("connect_with: none\n", None),
+        ("connect_with: hostname\n", "web-1"),
+        ("connect_with: fqdn\nhost_domain: containers.example.net\n", "web-1.containers.example.net"),
+        ("connect_with: fqdn\nhost_domain: containers.example.net.\n", "web-1.containers.example.net"),
+        ("connect_with: fqdn\nhost_domain: LAN\n", "web-1.LAN"),
+    ],
+)
+def test_connect_with_sets_ansible_host(api, tmp_path, config, address):
+    variables = parse(tmp_path, config).get_host("web-1").vars
+    assert variables.get("ansible_host") == address
+
+
+@pytest.mark.parametrize(
+    "config, says",
+    [
+        ("connect_with: fqdn\n", "host_domain must be a DNS name such as"),
+        ("connect_with: fqdn\nhost_domain: .example.net\n", "must not start with a dot"),
+        ("connect_with: fqdn\nhost_domain: example..net\n", "host_domain must be a DNS name: dot-separated labels"),
+        ("connect_with: fqdn\nhost_domain: -bad.example.net\n", "not starting or ending with a hyphen"),
+        ("connect_with: fqdn\nhost_domain: under_score.net\n", "host_domain must be a DNS name: dot-separated"),
+        ("connect_with: fqdn\nhost_domain: %s.net\n" % ("a" * 64), "host_domain must be a DNS name: dot-separated"),
+        ("connect_with: fqdn\nhost_domain: %s\n" % ".".join(["a" * 40] * 5), "at most 189"),
+        ("host_domain: example.net\n", "host_domain is used only with connect_with: fqdn"),
+        ("connect_with: hostname\nhost_domain: example.net\n", "host_domain is used only with connect_with: fqdn"),
+    ],
+)
+def test_a_bad_host_domain_is_an_error_before_any_request(api, tmp_path, config, says):
+    with pytest.raises(AnsibleError) as failure:
+        parse(tmp_path, config)
+    assert says in str(failure.value) and not api.calls
+
+
+def test_connection_vars_reach_every_host_as_literal_values(api, tmp_path):
+    config = (
+        "connection_vars:\n"
+        "  ansible_user: deploy\n"
+        "  ansible_port: 2222\n"
+        "  ansible_become: true\n"
+        "  ansible_ssh_common_args: -o ProxyJump=jump@bastion.example.net\n"
+        "  ansible_python_interpreter: \"{{ interpreter_of_the_day }}\"\n"
+    )
+    inventory = parse(tmp_path, config)
+    templar = ansible_core_templar()
+    for name in ("db-1", "web-1", "web-2"):
+        variables = inventory.get_host(name).vars
+        assert variables["ansible_user"] == "deploy" and variables["ansible_port"] == 2222
+        assert variables["ansible_become"] is True
+        assert variables["ansible_ssh_common_args"] == "-o ProxyJump=jump@bastion.example.net"
+        # Never templated: the variable is undefined, so templating it would fail.
+        assert templar.template(variables["ansible_python_interpreter"]) == "{{ interpreter_of_the_day }}"
+
+
+def test_compose_overrides_connect_with_and_connection_vars(api, tmp_path):
+    config = (
+        "connect_with: fqdn\nhost_domain: example.net\n"
+        "connection_vars:\n  ansible_user: deploy\n  ansible_port: 22\n"
+        "compose:\n  ansible_user: hzel_hostname\n  ansible_host: \"'10.0.0.1'\"\n"
+    )
+    variables = parse(tmp_path, config).get_host("web-1").vars
+    assert variables["ansible_user"] == "web-1"
+    assert variables["ansible_host"] == "10.0.0.1"
+    assert variables["ansible_port"] == 22
+
+
+def test_one_address_for_every_host_with_the_user_naming_the_container(api, tmp_path):
+    config = (
+        "connection_vars:\n  ansible_host: 127.0.0.1\n  ansible_port: 2222\ncompose:\n  ansible_user: hzel_hostname\n"
+    )
+    inventory = parse(tmp_path, config)
+    for name in ("db-1", "web-1"):
+        variables = inventory.get_host(name).vars
+        assert (variables["ansible_host"], variables["ansible_port"], variables["ansible_user"]) == (
+            "127.0.0.1",
+            2222,
+            name,
+        )
+
+
+def test_compose_sees_the_connection_variables(api, tmp_path):
+    config = "connection_vars:\n  ansible_user: deploy\ncompose:\n  login: ansible_user ~ '@' ~ hzel_hostname\n"
+    assert parse(tmp_path, config).get_host("web-1").vars["login"] == "deploy@web-1"
+
+
+@pytest.mark.parametrize(
+    "config, says",
+    [
+        ("connection_vars:\n  ansible_usr: x\n", "'ansible_usr' (did you mean 'ansible_user'?)"),
+        ("connection_vars:\n  http_proxy: x\n", "'http_proxy'"),
+        ("connect_with: hostname\nconnection_vars:\n  ansible_host: 10.0.0.1\n", "both set ansible_host"),
+        (
+            "connection_vars:\n  ansible_port: 2.5\n",
+            "ansible_port must be a string, a whole number or true/false, not a number with a fraction",
+        ),
+        (
+            "connection_vars:\n  ansible_user: [a, b]\n",
+            "connection_vars.ansible_user must be a string, a whole number or true/false, not a list",
+        ),
+        (
+            "connection_vars:\n  ansible_user:\n",
+            "connection_vars.ansible_user must be a string, a whole number or true/false, not null",
+        ),
+    ],
+)
+def test_connection_vars_takes_connection_variables_only(api, tmp_path, config, says):
+    with pytest.raises(AnsibleError) as failure:
+        parse(tmp_path, config)
+    assert says in str(failure.value) and not api.calls
+
+
+@pytest.mark.parametrize("name", ["ansible_password", "ansible_ssh_pass", "ansible_become_password"])
+def test_a_secret_in_connection_vars_is_refused_without_repeating_it(api, tmp_path, name):
+    with pytest.raises(AnsibleError) as failure:
+        parse(tmp_path, "connection_vars:\n  %s: hunter2-secret\n" % name)
+    said = str(failure.value)
+    assert "must not hold a secret (%s)" % name in said and "hunter2" not in said and not api.calls
+
+
+# Templated API options and extra variables
+
+
+def given_extra_vars(monkeypatch, *pairs):
+    """As ansible-inventory -e NAME=VALUE ... does: the command line arguments, read once per process."""
+    from ansible import context
+    from ansible.module_utils.common.collections import ImmutableDict
+    from ansible.utils.vars import load_extra_vars
+
+    monkeypatch.setattr(context, "CLIARGS", ImmutableDict(extra_vars=pairs))
+    monkeypatch.setattr(load_extra_vars, "extra_vars", None, raising=False)
+
+
+def test_the_token_may_come_from_an_extra_variable(api, tmp_path, monkeypatch):
+    given_extra_vars(monkeypatch, "hzel_token=from-extra-vars")
+    parse(tmp_path, 'api_token: "{{ hzel_token }}"\n')
+    assert api.calls[0].request.headers["Authorization"] == "Bearer from-extra-vars"
+
+
+def test_an_api_url_from_an_extra_variable_without_the_token_in_any_error(tmp_path, monkeypatch):
+    given_extra_vars(monkeypatch, "hzel_url=%s" % API)
+    path = tmp_path / "fleet.hzel.yml"
+    path.write_text('plugin: hzel.cloud.hzel\napi_url: "{{ hzel_url }}"\napi_token: %s\n' % TOKEN)
+    with responses.RequestsMock() as mock:
+        mock.get(LIST, status=401, json={"error": {"code": "UNAUTHORIZED", "message": "bad " + TOKEN}})
+        with pytest.raises(AnsibleError) as failure:
+            load_plugin().parse(InventoryData(), DataLoader(), str(path))
+
+    assert "Authentication with the hzel API failed" in str(failure.value) and TOKEN not in str(failure.value)
+
+
+# Which values are marked unsafe
+
+
+HOSTILE = [
+    "{{ 6 * 7 }}",
+    "{% if true %}42{% endif %}",
+    "{# a comment #}x",
+    "#jinja2:variable_start_string:'[[',variable_end_string:']]'\n[[ 6*7 ]]",
+]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_a_value_that_could_be_a_template_is_never_rendered(tmp_path, hostile):
+    record = dict(container("web-1"), created_at=hostile, user_id=hostile)
+    with responses.RequestsMock() as mock:
+        mock.get(LIST, json={"data": [record]})
+        inventory = parse(tmp_path, "compose:\n  echoed: hzel_created_at\n")
+    variables = inventory.get_host("web-1").vars
+    templar = ansible_core_templar()
+    # This is what the value would become if it were templated: the test shows it is a template.
+    assert templar.template(trusted(hostile)) != hostile
+    assert templar.template(variables["hzel_created_at"]) == hostile
+    assert templar.template(variables["hzel_user_id"]) == hostile
+    assert templar.template(variables["echoed"]) == hostile
+
+
+def test_ordinary_values_are_exported_plain_and_hostile_ones_marked(tmp_path, monkeypatch):
+    record = dict(container("web-1"), created_at="{{ 6 * 7 }}")
+    with responses.RequestsMock() as mock:
+        mock.get(LIST, json={"data": [record]})
+        inventory = parse(
+            tmp_path,
+            "connect_with: fqdn\nhost_domain: example.net\nconnection_vars:\n  ansible_user: deploy\n"
+            "  ansible_port: 2222\n  ansible_ssh_common_args: -o ProxyCommand=\"ssh -W %h:%p jump\"\n",
+        )
+    variables = exported(inventory, monkeypatch)["web-1"]
+    assert variables["hzel_hostname"] == "web-1"
+    assert variables["hzel_id"] == record["id"] and variables["hzel_state"] == "running"
+    assert variables["hzel_cpu_cores"] == 1 and variables["hzel_memory_mb"] == 512
+    assert variables["ansible_host"] == "web-1.example.net"
+    assert variables["ansible_user"] == "deploy" and variables["ansible_port"] == 2222
+    assert variables["ansible_ssh_common_args"] == '-o ProxyCommand="ssh -W %h:%p jump"'
+    assert variables["hzel_created_at"] == {"__ansible_unsafe": "{{ 6 * 7 }}"}
+
+
+@pytest.mark.parametrize(
+    "plain",
+    ["web-1", "2026-11-30T00:00:00Z", "-o ProxyCommand=ssh -W %h:%p jump", "100%", "a [[ b ]] c", "x }"[:-1], "$HOME"],
+)
+def test_a_string_left_plain_renders_as_itself_even_when_trusted(plain):
+    from ansible_collections.hzel.cloud.plugins.inventory.hzel import as_data
+
+    value = as_data(plain)
+    assert ansible_core_templar().template(trusted(value)) == plain == value
+
+
+# Cache
+
+
+def metrics_routes(api, items=None):
+    for item in FLEET if items is None else items:
+        api.get(LIST + "/%s/metrics" % item["id"], json=metrics_for(item))
+
+
+def metrics_calls(api):
+    return [call for call in api.calls if call.request.url.endswith("/metrics")]
+
+
+def test_a_warm_cache_without_metrics_does_not_answer_a_run_that_asks_for_them(api, tmp_path):
+    metrics_routes(api)
+    cache = "cache: true\ncache_plugin: ansible.builtin.jsonfile\ncache_connection: %s\n" % (tmp_path / "cache")
+    parse(tmp_path, cache, cache=False)
+    inventory = parse(tmp_path, cache + "include_metrics: true\n", cache=True)
+    assert inventory.get_host("web-1").vars["hzel_cpu_percent"] == 1.0
+    calls = len(api.calls)
+    # And that cache, now with metrics, answers the next run alone.
+    assert parse(tmp_path, cache + "include_metrics: true\n").get_host("db-1").vars["hzel_cpu_percent"] == 1.0
+    assert len(api.calls) == calls
+
+
+def test_metrics_are_fetched_only_for_containers_that_become_hosts(tmp_path):
+    fleet = FLEET + [container("localhost"), container("large"), container("web-3", state="stopped")]
+    twins = [container("twin"), dict(container("twin"), id="01942cf7-0000-7000-8000-000000000098")]
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(LIST, json={"data": fleet + twins})
+        metrics_routes(mock, fleet + twins)
+        inventory = parse(tmp_path, "include_metrics: true\nstate: [running]\ngroups:\n  large: hzel_disk_gb >= 30\n")
+        fetched = sorted(call.request.url.split("/")[-2] for call in metrics_calls(mock))
+    assert hostnames(inventory) == ["web-1", "web-2"]
+    assert fetched == sorted([uuid_for("web-1"), uuid_for("web-2")])
+
+
+def test_a_failed_metrics_fetch_is_not_cached(api, tmp_path, capsys):
+    web1 = FLEET[2]
+    api.get(LIST + "/%s/metrics" % web1["id"], status=500, json={"error": {"code": "X", "message": "boom"}})
+    metrics_routes(api)
+    cache = "cache: true\ncache_plugin: ansible.builtin.jsonfile\ncache_connection: %s\n" % (tmp_path / "cache")
+    config = cache + "include_metrics: true\napi_retries: 0\n"
+    first = parse(tmp_path, config, cache=False)
+    assert "hzel_cpu_percent" not in first.get_host("web-1").vars and "no metrics for 1 of 3" in warnings_of(capsys)
+    # The 500 was answered once; the next run asks again and gets the metrics.
+    second = parse(tmp_path, config, cache=True)
+    assert second.get_host("web-1").vars["hzel_cpu_percent"] == 1.0
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", "-Infinity"])
+def test_a_metrics_value_that_is_not_a_finite_number_gives_no_metrics_and_valid_json(tmp_path, capsys, bad):
+    import json
+
+    web1 = container("web-1")
+    reply = '{"data": {"cpu_percent": %s, "memory_used_mb": 1, "memory_total_mb": 512, "disk_used_gb": 1.0, ' % bad
+    reply += '"disk_total_gb": 18}}'
+    cache = "cache: true\ncache_plugin: ansible.builtin.jsonfile\ncache_connection: %s\n" % (tmp_path / "cache")
+    with responses.RequestsMock() as mock:
+        mock.get(LIST, json={"data": [web1]})
+        mock.get(LIST + "/%s/metrics" % web1["id"], body=reply, content_type="application/json")
+        inventory = parse(tmp_path, cache + "include_metrics: true\napi_retries: 0\n", cache=False)
+    variables = inventory.get_host("web-1").vars
+    assert "hzel_cpu_percent" not in variables and "no metrics for 1 of 1" in warnings_of(capsys)
+    json.dumps(dict(variables), allow_nan=False)
+    # Nor is that run cached.
+    assert not (tmp_path / "cache").exists() or not os.listdir(tmp_path / "cache")
+
+
+# Group names
+
+
+@pytest.mark.parametrize(
+    "config, shadow",
+    [
+        ("groups:\n  large: hzel_disk_gb >= 30\n", "large"),
+        # 'large' itself meets the condition: it would have been added to a group of its own name.
+        ("groups:\n  large: hzel_disk_gb >= 18\n", "large"),
+        # Keyed group names are sanitised ('-' becomes '_'): these can still be DNS labels.
+        ("keyed_groups:\n  - key: hzel_cpu_cores | string\n    prefix: cores\n    separator: ''\n", "cores2"),
+        ("keyed_groups:\n  - key: hzel_state\n    prefix: ''\n    separator: ''\n", "running"),
+    ],
+)
+def test_a_container_named_like_a_constructed_group_is_skipped_whatever_the_order(tmp_path, capsys, config, shadow):
+    # The container sorts first, so the group does not exist yet when it would be added.
+    fleet = [container(shadow, state="stopped"), container("zz-8", cpu_cores=2, disk_gb=30), container("zz-9")]
+    with responses.RequestsMock() as mock:
+        mock.get(LIST, json={"data": fleet})
+        inventory = parse(tmp_path, config)
+    assert shadow not in inventory.hosts and hostnames(inventory) == ["zz-8", "zz-9"]
+    said = warnings_of(capsys)
+    assert "skipped 1 container(s) with a hostname that is the name of a group" in said and shadow in said
+
+
+# Warnings never carry the token
+
+
+ODD_TOKEN = 'tok"en/with%chars-0123456789'
+
+
+def token_pieces():
+    from urllib.parse import quote
+
+    forms = [ODD_TOKEN, json_escaped(ODD_TOKEN), quote(ODD_TOKEN, safe="")]
+    return {form[start : start + 8] for form in forms for start in range(len(form) - 7)}
+
+
+def json_escaped(text):
+    import json
+
+    return json.dumps(text)[1:-1]
+
+
+def test_warnings_about_records_never_show_a_piece_of_the_token(tmp_path, capsys):
+    from urllib.parse import quote
+
+    records = [
+        container("x" * 60 + ODD_TOKEN + "\n"),
+        container("y" * 50 + json_escaped(ODD_TOKEN)),
+        container("z" * 50 + quote(ODD_TOKEN, safe="")),
+        dict(container("twin"), id="id-" + ODD_TOKEN),
+        dict(container("twin"), id="id-" + json_escaped(ODD_TOKEN) + "-" + quote(ODD_TOKEN, safe="")),
+        container("web-1"),
+    ]
+    path = tmp_path / "fleet.hzel.yml"
+    path.write_text("plugin: hzel.cloud.hzel\napi_url: %s\napi_token: '%s'\n" % (API, ODD_TOKEN))
+    inventory = InventoryData()
+    with responses.RequestsMock() as mock:
+        mock.get(LIST, json={"data": records})
+        load_plugin().parse(inventory, DataLoader(), str(path))
+    said = capsys.readouterr().err
+    # Older ansible-core wraps warnings at 80 columns: look at the text without any white space too.
+    compact = "".join(said.split())
+    assert "notaDNSlabel" in compact and "morethanonevisiblecontainerholds" in compact
+    assert list(inventory.hosts) == ["web-1"]
+    assert [piece for piece in token_pieces() if piece in said or piece in compact] == []
+
+
+# Values from the API that are not templates but could still be evaluated, and tokens that look like templates
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "x' and lookup('pipe','touch /tmp/pwned') and '",
+        "2026-11-30T00:00:00Z or true",
+        "x)|length",
+        "a b",
+    ],
+)
+def test_an_api_value_that_is_not_an_id_timestamp_or_name_is_marked_unsafe(tmp_path, monkeypatch, hostile):
+    record = dict(container("web-1"), created_at=hostile, user_id=hostile)
+    with responses.RequestsMock() as mock:
+        mock.get(LIST, json={"data": [record]})
+        inventory = parse(tmp_path, "")
+    variables = exported(inventory, monkeypatch)["web-1"]
+    assert variables["hzel_created_at"] == {"__ansible_unsafe": hostile}
+    assert variables["hzel_user_id"] == {"__ansible_unsafe": hostile}
+    assert variables["hzel_id"] == record["id"] and variables["hzel_hostname"] == "web-1"
+
+
+def test_a_token_from_the_environment_is_never_templated(api, tmp_path, monkeypatch):
+    token = "Sx9{{kQ7-secret-part"
+    monkeypatch.setenv("HZEL_API_TOKEN", token)
+    path = tmp_path / "fleet.hzel.yml"
+    path.write_text("plugin: hzel.cloud.hzel\napi_url: %s\n" % API)
+    load_plugin().parse(InventoryData(), DataLoader(), str(path))
+    assert api.calls[0].request.headers["Authorization"] == "Bearer " + token
+
+
+@pytest.mark.parametrize(
+    "written, extra",
+    [
+        ('"Sx9{{kQ7-secret-part"', None),
+        ('"{{ hzel_token }}"', '{"hzel_token": "Sx9{{kQ7-secret-part"}'),
+    ],
+)
+def test_a_token_that_looks_like_a_template_is_sent_as_it_is_or_refused_without_being_shown(
+    tmp_path, monkeypatch, written, extra
+):
+    # Cores differ: some take such a value as it is (and send it), others template it again and fail (the
+    # option is then named, never its value).
+    if extra:
+        given_extra_vars(monkeypatch, extra)
+    path = tmp_path / "fleet.hzel.yml"
+    path.write_text("plugin: hzel.cloud.hzel\napi_url: %s\napi_token: %s\napi_retries: 0\n" % (API, written))
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(LIST, status=401, json={"error": {"code": "UNAUTHORIZED", "message": "no"}})
+        with pytest.raises(AnsibleError) as failure:
+            load_plugin().parse(InventoryData(), DataLoader(), str(path))
+        sent = [call.request.headers["Authorization"] for call in mock.calls]
+    message = str(failure.value)
+    assert "kQ7" not in message and "secret" not in message
+    assert sent in ([], ["Bearer Sx9{{kQ7-secret-part"])
+    if not sent:
+        assert "api_token" in message and "could not be templated" in message
