@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Benchmarks that print figures: the modules (requests of an unchanged run, a loop
-# against ansible.builtin.uri) and the inventory plugin with 10,000 containers.
-# Usage: tools/bench.sh [modules] [inventory] [fleet]
+# against ansible.builtin.uri), the inventory plugin with 10,000 containers, the fleet module, the event
+# source, hosts reached over SSH and the transport.
+# Usage: tools/bench.sh [modules] [inventory] [fleet] [events] [connect] [transport]
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "$0")/common.sh"
 BENCHES=("$@")
-[ ${#BENCHES[@]} -gt 0 ] || BENCHES=(modules inventory fleet)
+[ ${#BENCHES[@]} -gt 0 ] || BENCHES=(modules inventory fleet events connect transport)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/hzel-bench.XXXXXX")
 trap 'stop_emulator; rm -rf "$WORK"' EXIT
 ensure_venv

@@ -1,3 +1,4 @@
+# The containers endpoints of the hzel API client: paths, reply caps and shape checks, creates that never double.
 # -*- coding: utf-8 -*-
 # Copyright: hzel.cloud contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -16,14 +17,14 @@ reference's fields only.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from ansible_collections.hzel.cloud.plugins.module_utils._transport import (
     HzelBadRequest,
     HzelError,
     HzelTransport,
     HzelUnexpectedReply,
-    excerpt,
+    Scrubber,
 )
 
 RECORD_FIELDS = ("id", "user_id", "hostname", "state", "cpu_cores", "memory_mb", "disk_gb", "created_at")
@@ -31,8 +32,18 @@ CONTAINER_STATES = ("provisioning", "running", "stopped", "failed")
 METRICS_FIELDS = ("cpu_percent", "memory_used_mb", "memory_total_mb", "disk_used_gb", "disk_total_gb")
 _STRING_FIELDS = ("id", "user_id", "hostname", "state", "created_at")
 _INTEGER_FIELDS = ("cpu_cores", "memory_mb", "disk_gb")
-# What the API says when a hostname is taken; the reference names no code for it.
-_TAKEN = re.compile(r"taken|in use|already|exists|duplicate|conflict", re.IGNORECASE)
+# What the API says when a hostname is taken: the reference names no code for it, the API answers
+# "hostname: <name> is already in use". A refusal that does not speak of the hostname (a quota:
+# "you have already reached your limit") is not this one.
+_TAKEN = re.compile(
+    r"\bhostname\b.*\b(is already in use|already (in use|exists|taken)|is taken|in use|not unique|duplicate)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+# The largest reply of each endpoint: a list for a fleet of 80,000 containers of the
+# reference's size (10,000 are about 2 MB), one record, one set of metrics.
+LIST_REPLY_MAX = 16 * 1024 * 1024
+RECORD_REPLY_MAX = 64 * 1024
+METRICS_REPLY_MAX = 16 * 1024
 
 Record = Dict[str, Any]
 
@@ -41,15 +52,22 @@ class HostnameHeldElsewhere(HzelBadRequest):
     """The API refused a create because another account holds the hostname."""
 
 
+# Integers a JSON consumer reads exactly (JavaScript, jq, AWX): a larger one is off-spec, not a count.
+_INTEGER_LIMIT = 2**53
+
+
 def _is_integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, int) and not isinstance(value, bool) and -_INTEGER_LIMIT < value < _INTEGER_LIMIT
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    # 1e999 in JSON reads as infinity, NaN compares false with everything, and a 400-digit integer does not
+    # fit a float: numbers, but none that a metric can be.
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and -_INTEGER_LIMIT < value < _INTEGER_LIMIT
 
 
-def _shape_problem(value: Any, label: str) -> Optional[str]:
+def _shape_problem(value: Any, label: str, excerpt: Callable[[Any, int], str]) -> Optional[str]:
+    """What is wrong with a record, quoting reply text only through ``excerpt`` (the scrubber's)."""
     if not isinstance(value, dict):
         return "%s is %s, not an object" % (label, _kind(value))
     for field in RECORD_FIELDS:
@@ -86,20 +104,23 @@ class ContainersAPI:
 
     def __init__(self, transport: HzelTransport) -> None:
         self.transport = transport
+        # Reply text is quoted only through the transport's scrubber: scrubbed, then cut.
+        self._scrubber: Scrubber = transport.scrub
+        self._excerpt = transport.scrub.excerpt
 
     def scrub(self, text: Any) -> str:
-        return self.transport.scrub(text)
+        return self._scrubber(text)
 
     # reading ---------------------------------------------------------------
     def list(self) -> List[Record]:
-        data = self.transport.request("GET", self.PATH)
+        data = self.transport.request("GET", self.PATH, max_bytes=LIST_REPLY_MAX)
         if not isinstance(data, list):
             raise self._unexpected("GET", self.PATH, "data is %s, not a list" % _kind(data))
         return [self._record(item, "GET", self.PATH, "data[%d]" % index) for index, item in enumerate(data)]
 
     def get(self, container_id: str) -> Record:
         path = self._path(container_id)
-        return self._record(self.transport.request("GET", path), "GET", path)
+        return self._record(self.transport.request("GET", path, max_bytes=RECORD_REPLY_MAX), "GET", path)
 
     def find(self, hostname: str) -> List[Record]:
         """Every visible container with this hostname (an admin may see more than one)."""
@@ -107,12 +128,14 @@ class ContainersAPI:
 
     def metrics(self, container_id: str) -> Dict[str, Any]:
         path = self._path(container_id, "metrics")
-        data = self.transport.request("GET", path)
+        data = self.transport.request("GET", path, max_bytes=METRICS_REPLY_MAX)
         if not isinstance(data, dict):
             raise self._unexpected("GET", path, "data is %s, not an object" % _kind(data))
         for field in METRICS_FIELDS:
             if not _is_number(data.get(field)):
-                raise self._unexpected("GET", path, "data.%s is %s, not a number" % (field, _kind(data.get(field))))
+                raise self._unexpected(
+                    "GET", path, "data.%s is %s, not a finite number" % (field, _kind(data.get(field)))
+                )
         return {field: data[field] for field in METRICS_FIELDS}
 
     # changing --------------------------------------------------------------
@@ -121,17 +144,26 @@ class ContainersAPI:
 
         The API has no idempotency key: after a reply that leaves the outcome open
         (a lost reply, a timeout, a 5xx) the hostname is looked up before the
-        create is sent again. When the API refuses the create as a bad request
-        and the hostname turns out to be visible to the caller, a concurrent run
-        created it: that container is returned, marked ``adopted``.
+        create is sent again. A create given up at ``api_timeout`` has its
+        connection closed, but the API may still commit it after that lookup:
+        the create that is then sent again is refused because the hostname is
+        taken, by this very run. So when the API refuses the create and the
+        hostname turns out to be visible to the caller, the container is this
+        run's own (returned as created) if an earlier attempt of this create
+        had an open outcome, and otherwise a concurrent run's (returned marked
+        ``adopted``).
         """
         hostname = spec["hostname"]
+        open_outcomes = []
 
         def already_created() -> Optional[Record]:
+            open_outcomes.append(True)
             return self._one_by_hostname(hostname)
 
         try:
-            data = self.transport.request("POST", self.PATH, body=spec, resolve_open_outcome=already_created)
+            data = self.transport.request(
+                "POST", self.PATH, body=spec, resolve_open_outcome=already_created, max_bytes=RECORD_REPLY_MAX
+            )
         except HzelBadRequest as exc:
             failure: HzelError = exc
             refused = True
@@ -143,7 +175,7 @@ class ContainersAPI:
         if refused or (failure.status or 0) >= 500:
             found = self._one_by_hostname(hostname)
             if found is not None:
-                return dict(found, adopted=True) if refused else found
+                return dict(found, adopted=True) if refused and not open_outcomes else found
             if refused and _TAKEN.search(failure.message):
                 raise HostnameHeldElsewhere(
                     "The hzel API refused to create %s because the hostname is taken, and no container of that "
@@ -168,22 +200,23 @@ class ContainersAPI:
     def _one_by_hostname(self, hostname: str) -> Optional[Record]:
         found = self.find(hostname)
         if len(found) > 1:
-            raise AmbiguousHostname(hostname, found)
+            raise AmbiguousHostname(hostname, found, self._scrubber)
         return found[0] if found else None
 
     def _power(self, container_id: str, action: str, repeatable: bool) -> Record:
         path = self._path(container_id, action)
-        return self._record(self.transport.request("POST", path, repeatable=repeatable), "POST", path)
+        data = self.transport.request("POST", path, repeatable=repeatable, max_bytes=RECORD_REPLY_MAX)
+        return self._record(data, "POST", path)
 
     def _path(self, container_id: str, action: Optional[str] = None) -> str:
         # Ids are checked for their UUID form before they get here; this is the last guard
         # against one that would turn into another endpoint's path.
         if not is_container_id(container_id):
-            raise HzelError("Refusing to use %r as a container id: not a UUID" % excerpt(container_id, 60))
+            raise HzelError("Refusing to use %r as a container id: not a UUID" % self._excerpt(container_id, 60))
         return "%s/%s%s" % (self.PATH, container_id, "/" + action if action else "")
 
     def _record(self, value: Any, method: str, path: str, label: str = "data") -> Record:
-        problem = _shape_problem(value, label)
+        problem = _shape_problem(value, label, self._excerpt)
         if problem:
             raise self._unexpected(method, path, problem)
         return {field: value[field] for field in RECORD_FIELDS}
@@ -197,10 +230,13 @@ class ContainersAPI:
 class AmbiguousHostname(HzelError):
     """More than one visible container holds one hostname (possible with an admin token)."""
 
-    def __init__(self, hostname: str, records: List[Record]) -> None:
+    def __init__(self, hostname: str, records: List[Record], scrub: Optional[Scrubber] = None) -> None:
+        ids = sorted(record["id"] for record in records)
+        if scrub is not None:
+            ids = [scrub.excerpt(container_id, 60) for container_id in ids]
         super().__init__(
             "%d containers visible to this api_token have the hostname %s (ids %s); refusing to guess which "
-            "one is meant: address it by id" % (len(records), hostname, ", ".join(sorted(r["id"] for r in records)))
+            "one is meant: address it by id" % (len(records), hostname, ", ".join(ids))
         )
         self.hostname = hostname
 

@@ -1,3 +1,4 @@
+# The shared options of the hzel modules and inventory plugin: names, bounds, and the one client factory.
 # -*- coding: utf-8 -*-
 # Copyright: hzel.cloud contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)

@@ -1,3 +1,4 @@
+# The transport of the hzel API client: one HTTP exchange within a deadline, retries, and error mapping.
 # -*- coding: utf-8 -*-
 # Copyright: hzel.cloud contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -5,31 +6,51 @@
 # This module_utils is PRIVATE to the hzel.cloud collection: it may change at
 # any time, without notice, and is not for use by other collections.
 
-"""Transport of the hzel API: one authenticated session, retries, errors.
+"""Transport of the hzel API: one authenticated connection pool, retries, errors.
 
 It knows no resource and nothing of Ansible. Every failure is a
 :class:`HzelError` with the API's ``error.code`` and a message for a person,
-scrubbed of the token and bounded in length. ``request`` returns the ``data``
-of the ``{"data": ...}`` envelope; the endpoint layers check its shape.
+scrubbed of the token (``_scrub``) and bounded in length. ``request`` returns
+the ``data`` of the ``{"data": ...}`` envelope; the endpoint layers check its
+shape. What a 429 does is the rule of ``_rate``.
+
+The request path is the cheapest ``requests`` allows: the headers are built
+once, the environment (proxy variables, ``REQUESTS_CA_BUNDLE``) is read once
+when the transport is made, and each request goes straight to the connection
+pool's adapter. No session merges settings per call, so ``~/.netrc`` is never
+consulted and cannot replace the bearer token; redirects are not followed (an
+API address that redirects is reported with where it points).
 """
 
 from __future__ import annotations
 
 import json
-import math
+import os
 import random
 import re
-import threading
 import time
 import traceback
-from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Dict, List, Optional, Tuple
-from urllib.parse import quote
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from ansible_collections.hzel.cloud.plugins.module_utils._deadline import exchange_deadline
+from ansible_collections.hzel.cloud.plugins.module_utils._rate import (
+    RATE_LIMIT_MAX_WAITS,
+    RATE_LIMIT_PATIENCE,
+    RateGate,
+    RateRule,
+    parse_retry_after,
+    pause_for,
+)
+from ansible_collections.hzel.cloud.plugins.module_utils._scrub import Scrubber, bound, excerpt
 
 try:
     import requests
-    from requests.adapters import HTTPAdapter
-    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+    from requests.structures import CaseInsensitiveDict
+    from requests.utils import get_environ_proxies
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
+    from urllib3.exceptions import HTTPError as Urllib3Error
+
+    from ansible_collections.hzel.cloud.plugins.module_utils._deadline import DeadlineAdapter
 except ImportError:
     HAS_REQUESTS = False
     REQUESTS_IMPORT_ERROR: Optional[str] = traceback.format_exc()
@@ -46,18 +67,10 @@ TOKEN_HINT = "set api_token or the HZEL_API_TOKEN environment variable"
 # 429 is refused before any work is done; 502/503/504 come from what stands in
 # front of the API and may or may not have reached it.
 RETRY_STATUSES = frozenset((429, 502, 503, 504))
-RETRY_AFTER_MAX = 60.0
-# A 429 does not spend api_retries (the API asked us to wait, nothing failed),
-# but a request stops waiting for the rate limit after this many seconds in all.
-RATE_LIMIT_PATIENCE = 120.0
-# What a message may carry of text from outside (an API message, a page excerpt),
-# and what a whole message may be, so that a 10 MB reply cannot become a 10 MB msg.
-EXCERPT_LIMIT = 300
-MESSAGE_LIMIT = 2000
-# A reply larger than this is refused rather than held in memory (10,000
-# containers are about 2 MB).
-MAX_REPLY_BYTES = 64 * 1024 * 1024
-SCRUBBED = "********"
+# The largest reply a request takes by default (the containers list): larger is
+# refused rather than held in memory. Each endpoint passes the cap of its reply.
+MAX_REPLY_BYTES = 16 * 1024 * 1024
+_CHUNK = 65536
 
 
 class HzelError(Exception):
@@ -110,18 +123,6 @@ class _Transient(Exception):
         self.status = status
 
 
-def bound(text: str, limit: int = MESSAGE_LIMIT) -> str:
-    text = str(text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def excerpt(text: Any, limit: int = EXCERPT_LIMIT) -> str:
-    """A short one-line account of outside text: tags and control characters gone, length bounded."""
-    text = re.sub(r"<[^>]*>", " ", str(text or "")[: limit * 20])
-    text = re.sub(r"[\x00-\x20\x7f]+", " ", text).strip()
-    return bound(text, limit)
-
-
 def token_problem(token: Any) -> Optional[str]:
     """Why a token cannot be sent as a header, without repeating any of it; None when it can."""
     if not token:
@@ -142,59 +143,6 @@ def token_problem(token: Any) -> Optional[str]:
     return None
 
 
-def secret_forms(secret: str) -> List[str]:
-    """Every form in which a secret could show up in a message: raw, escaped, quoted, JSON."""
-    forms = {
-        secret,
-        repr(secret)[1:-1],
-        json.dumps(secret)[1:-1],
-        secret.encode("unicode_escape").decode("ascii", "replace"),
-    }
-    if HAS_REQUESTS:
-        forms.add(quote(secret, safe=""))
-    # Longest first, so that a form containing another is replaced whole.
-    return sorted((form for form in forms if len(form) >= 4), key=len, reverse=True)
-
-
-class Scrubber:
-    """Takes a secret out of text in every form it could take, before the text is cut to length.
-
-    The one scrubbing point: the transport, the module layer and the inventory plugin each hold
-    one for the token they were given (a missing or non-string token scrubs nothing).
-    """
-
-    def __init__(self, secret: Any) -> None:
-        self.forms = secret_forms(secret) if isinstance(secret, str) and secret else []
-
-    def _remove(self, text: Any) -> str:
-        text = str(text)
-        for form in self.forms:
-            text = text.replace(form, SCRUBBED)
-        return text
-
-    def __call__(self, text: Any, limit: int = MESSAGE_LIMIT) -> str:
-        return bound(self._remove(text), limit)
-
-    def excerpt(self, text: Any, limit: int = EXCERPT_LIMIT) -> str:
-        """A one-line excerpt of outside text; scrubbed first, so a cut cannot leave a prefix of the secret."""
-        return excerpt(self._remove(text or ""), limit)
-
-
-def parse_retry_after(value: Optional[str]) -> Optional[float]:
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-    if not math.isfinite(seconds):
-        return None
-    return min(max(seconds, 0.0), RETRY_AFTER_MAX)
-
-
 def _connection_reason(exc: Exception) -> Tuple[str, bool]:
     """A short account of a connection failure and whether the request got out at all."""
     reason = exc.args[0] if exc.args else exc
@@ -209,47 +157,28 @@ def _connection_reason(exc: Exception) -> Tuple[str, bool]:
     return excerpt(text, 160), never_sent
 
 
-class RateGate:
-    """A back-off shared by every request of one transport: a 429 holds them all.
-
-    Without it, each request of a pool meets the rate limit on its own and
-    spends its own retries; with it, the pool slows down as a whole.
-    """
-
-    def __init__(self, sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
-        self._lock = threading.Lock()
-        self._not_before = 0.0
-        self._sleep = sleep
-        self._clock = clock
-
-    def hold(self, seconds: float) -> None:
-        with self._lock:
-            self._not_before = max(self._not_before, self._clock() + seconds)
-
-    def wait(self) -> float:
-        """Sleep until the gate is open; returns the seconds slept."""
-        slept = 0.0
-        while True:
-            with self._lock:
-                remaining = self._not_before - self._clock()
-            if remaining <= 0:
-                return slept
-            self._sleep(remaining)
-            slept += remaining
+def _reject_constant(name: str) -> Any:
+    raise ValueError("%s is not a JSON number" % name)
 
 
 class _Reply:
     """What came back from one exchange, read whole within the deadline."""
 
-    def __init__(self, status: int, reason: str, headers: Any, body: bytes) -> None:
+    __slots__ = ("status", "reason", "headers", "body")
+
+    def __init__(self, status: int, reason: str, headers: Any, body: Any) -> None:
         self.status = status
         self.reason = reason
         self.headers = headers
         self.body = body
 
 
+def size_text(size: int) -> str:
+    return "%d MiB" % (size // (1024 * 1024)) if size >= 1024 * 1024 else "%d KiB" % (size // 1024)
+
+
 class HzelTransport:
-    """One authenticated session against one hzel API endpoint."""
+    """One authenticated connection pool against one hzel API endpoint."""
 
     def __init__(
         self,
@@ -275,6 +204,13 @@ class HzelTransport:
         self._excerpt = self.scrub.excerpt
         self.api_url = check_api_url(api_url)
         self.base_url = self.api_url + "/api/v1"
+        # Prepared once (IDNA host, quoting); each request appends a path of ASCII and UUIDs.
+        base = requests.PreparedRequest()
+        try:
+            base.prepare_url(self.base_url, None)
+        except (requests.exceptions.RequestException, ValueError, UnicodeError):
+            raise HzelError("api_url is not a valid URL: %r" % excerpt(self.api_url, 100)) from None
+        self._url_prefix = (base.url or self.base_url).rstrip("/")
         self.timeout = float(timeout)
         self.retries = int(retries)
         self.backoff = backoff
@@ -282,18 +218,26 @@ class HzelTransport:
         self._sleep = sleep
         self._clock = clock
         self.gate = RateGate(sleep, clock)
-        self.session = requests.Session()
-        self.session.verify = validate_certs
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(10, pool_size))
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.headers.update(
+        self.rate = RateRule(self.gate, clock)
+        self.adapter = DeadlineAdapter(pool_connections=1, pool_maxsize=max(10, pool_size))
+        # The environment is read here, once, as a requests session would read it on every call.
+        self._proxies = get_environ_proxies(self.base_url)
+        self._verify: Any = validate_certs
+        if validate_certs:
+            self._verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        # The bearer token is a header of its own: no auth handler (and so no ~/.netrc) can replace it.
+        self._headers = CaseInsensitiveDict(
             {
-                "Authorization": "Bearer %s" % api_token,
                 "User-Agent": user_agent,
+                "Accept-Encoding": "gzip, deflate",
                 "Accept": "application/json",
+                "Authorization": "Bearer %s" % api_token,
             }
         )
+
+    def close(self) -> None:
+        """Close the pooled connections (they are closed at exit anyway)."""
+        self.adapter.close()
 
     def where(self, method: str, path: str) -> str:
         return "%s %s" % (method, self.base_url + path)
@@ -305,6 +249,7 @@ class HzelTransport:
         body: Any = None,
         repeatable: bool = True,
         resolve_open_outcome: Optional[Callable[[], Any]] = None,
+        max_bytes: int = MAX_REPLY_BYTES,
     ) -> Any:
         """Send one request with retries; returns the envelope's ``data``.
 
@@ -312,9 +257,11 @@ class HzelTransport:
         have reached the API. ``resolve_open_outcome`` is asked, after a failure
         that leaves the outcome open, whether the request took effect after all:
         what it returns (not None) is the answer, and nothing is resent.
+        ``max_bytes`` is the largest reply taken (refused by Content-Length before
+        it is read where the API sends one).
         """
         try:
-            return self._request(method, path, body, repeatable, resolve_open_outcome)
+            return self._request(method, path, body, repeatable, resolve_open_outcome, max_bytes)
         except HzelError as exc:
             exc.message = self.scrub(exc.message)
             exc.args = (exc.message,)
@@ -327,26 +274,33 @@ class HzelTransport:
         body: Any,
         repeatable: bool,
         resolve_open_outcome: Optional[Callable[[], Any]],
+        max_bytes: int,
     ) -> Any:
         attempt = 0
-        rate_limited_for = 0.0
+        limited_since: Optional[float] = None
+        limited = 0
         while True:
-            rate_limited_for += self.gate.wait()
+            self.gate.wait()
             try:
-                return self._exchange(method, path, body)
+                return self._exchange(method, path, body, max_bytes)
             except _Transient as transient:
                 if transient.status == 429:
+                    now = self._clock()
+                    if limited_since is None:
+                        limited_since = now
                     delay = transient.retry_after
                     if delay is None:
-                        delay = self._backoff_delay(attempt)
-                    if rate_limited_for + delay > RATE_LIMIT_PATIENCE:
+                        delay = pause_for(self._backoff_delay(limited))
+                    limited += 1
+                    if limited >= RATE_LIMIT_MAX_WAITS or now - limited_since + delay > RATE_LIMIT_PATIENCE:
                         raise self._give_up(
                             method,
                             path,
                             transient,
-                            "after waiting %ds for the API's rate limit" % int(rate_limited_for),
+                            "after waiting %ds for the API's rate limit" % int(now - limited_since),
                         ) from None
-                    self.gate.hold(delay)
+                    self.rate.limited_for(delay)
+                    self._sleep(delay)
                     continue
                 may_resend = repeatable or not transient.reached_api
                 last = attempt >= self.retries or not may_resend
@@ -379,85 +333,116 @@ class HzelTransport:
             "The hzel API answered %s with %s %s" % (where, transient.reason, tries), status=transient.status
         )
 
-    def _exchange(self, method: str, path: str, body: Any) -> Any:
-        """One exchange, bounded as a whole by the timeout.
+    def _exchange(self, method: str, path: str, body: Any, max_bytes: int) -> Any:
+        """One exchange, bounded as a whole (connect, send, every read) by ``api_timeout``."""
+        url = self._url_prefix + path
+        prepared = requests.PreparedRequest()
+        prepared.method = method
+        prepared.url = url
+        if body is None:
+            prepared.headers = self._headers
+        else:
+            prepared.body = json.dumps(body).encode("utf-8")
+            prepared.headers = self._headers.copy()
+            prepared.headers["Content-Type"] = "application/json"
+            prepared.headers["Content-Length"] = str(len(prepared.body))
+        deadline = time.monotonic() + self.timeout
+        with exchange_deadline(deadline):
+            reply = self._perform(prepared, deadline, max_bytes)
+        return self._interpret(method, url, reply)
 
-        requests' timeout bounds each socket operation, so a server that trickles
-        a byte at a time would hold a request for ever. The exchange runs in a
-        daemon thread and is abandoned at the deadline; a daemon thread does not
-        keep the process alive.
-        """
-        url = self.base_url + path
-        outcome: Dict[str, Any] = {}
-        finished = threading.Event()
+    def _past_deadline(self) -> _Transient:
+        return _Transient("no complete reply within %ss (api_timeout)" % plain_number(self.timeout), reached_api=True)
 
-        def perform() -> None:
-            try:
-                outcome["reply"] = self._perform(method, url, body)
-            except BaseException as exc:  # handed to the waiting thread, which raises it
-                outcome["error"] = exc
-            finally:
-                finished.set()
-
-        worker = threading.Thread(target=perform, name="hzel-request", daemon=True)
-        worker.start()
-        if not finished.wait(self.timeout):
-            raise _Transient(
-                "no complete reply within %ss (api_timeout)" % plain_number(self.timeout), reached_api=True
-            ) from None
-        if "error" in outcome:
-            raise outcome["error"]
-        return self._interpret(method, url, outcome["reply"])
-
-    def _perform(self, method: str, url: str, body: Any) -> _Reply:
+    def _perform(self, prepared: Any, deadline: float, max_bytes: int) -> _Reply:
+        url = prepared.url
         try:
-            response = self.session.request(method, url, json=body, timeout=self.timeout, stream=True)
-            try:
-                chunks = []
-                size = 0
-                for chunk in response.iter_content(65536):
-                    size += len(chunk)
-                    if size > MAX_REPLY_BYTES:
-                        raise HzelUnexpectedReply(
-                            "The hzel API answered %s %s with a reply larger than %d MiB"
-                            % (method, url, MAX_REPLY_BYTES // (1024 * 1024)),
-                            response.status_code,
-                        ) from None
-                    chunks.append(chunk)
-                return _Reply(response.status_code, response.reason or "", response.headers, b"".join(chunks))
-            finally:
-                response.close()
+            response = self.adapter.send(
+                prepared,
+                stream=True,
+                timeout=(self.timeout, self.timeout),
+                verify=self._verify,
+                proxies=self._proxies,
+            )
         except requests.exceptions.ConnectTimeout:
             raise _Transient("connection timed out after %ss" % plain_number(self.timeout), reached_api=False) from None
         except requests.exceptions.ReadTimeout:
-            raise _Transient(
-                "no complete reply within %ss (api_timeout)" % plain_number(self.timeout), reached_api=True
-            ) from None
+            raise self._past_deadline() from None
         except requests.exceptions.SSLError as exc:
             raise HzelError(
                 "TLS error talking to %s: %s (validate_certs)" % (self.api_url, self._excerpt(exc, 200))
             ) from None
         except requests.exceptions.ConnectionError as exc:
             reason, never_sent = _connection_reason(exc)
-            raise _Transient(reason, reached_api=not never_sent) from None
-        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
-            raise _Transient("the reply was cut off", reached_api=True) from None
+            if not never_sent and time.monotonic() >= deadline:
+                raise self._past_deadline() from None
+            raise _Transient(self._excerpt(reason, 160), reached_api=not never_sent) from None
         except requests.exceptions.RequestException as exc:
             raise HzelError("Request to %s failed: %s" % (url, self._excerpt(exc, 200))) from None
         except (ValueError, TypeError) as exc:
             # A header value or URL that the HTTP library refuses; its text may repeat the header.
             raise HzelError("Request to %s could not be sent: %s" % (url, type(exc).__name__)) from None
+        status = response.status_code
+        raw = response.raw
+        finished = False
+        try:
+            length = response.headers.get("Content-Length") or ""
+            if length.isdigit() and int(length) > max_bytes:
+                raise self._too_large(prepared, status, max_bytes)
+            # One buffer that grows; never a list of chunks next to their joined copy.
+            body = bytearray()
+            while True:
+                chunk = raw.read(_CHUNK, decode_content=True)
+                if not chunk:
+                    break
+                body += chunk
+                if len(body) > max_bytes:
+                    raise self._too_large(prepared, status, max_bytes)
+                if time.monotonic() >= deadline:
+                    raise self._past_deadline()
+            finished = True
+        except ReadTimeoutError:
+            raise self._past_deadline() from None
+        except (Urllib3Error, OSError):
+            if time.monotonic() >= deadline:
+                raise self._past_deadline() from None
+            raise _Transient("the reply was cut off", reached_api=True) from None
+        finally:
+            if finished:
+                raw.release_conn()
+            else:
+                # Given up: the connection is closed now, not left to the end of the process.
+                response.close()
+        return _Reply(status, response.reason or "", response.headers, body)
+
+    def _too_large(self, prepared: Any, status: int, max_bytes: int) -> HzelUnexpectedReply:
+        return HzelUnexpectedReply(
+            "The hzel API answered %s %s with a reply larger than %s, more than this endpoint ever sends"
+            % (prepared.method, prepared.url, size_text(max_bytes)),
+            status,
+        )
+
+    def _parse(self, body: Any) -> Tuple[Any, Optional[str]]:
+        """The JSON of a reply, or None and why it cannot be read (never a Python error of the parser)."""
+        try:
+            return json.loads(body, parse_constant=_reject_constant), None
+        except RecursionError:
+            return None, "JSON nested too deeply"
+        except ValueError as exc:
+            if "is not a JSON number" in str(exc):
+                return None, "JSON with a number that is not finite"
+            return None, "a reply that is not valid JSON"
 
     def _interpret(self, method: str, url: str, reply: _Reply) -> Any:
         status = reply.status
+        if status != 429:
+            self.rate.answered()
         content_type = reply.headers.get("Content-Type", "") or ""
         payload = None
         is_json = "json" in content_type.lower()
+        unreadable = None
         if is_json:
-            try:
-                payload = json.loads(reply.body.decode("utf-8"))
-            except ValueError:
-                is_json = False
+            payload, unreadable = self._parse(reply.body)
         error = payload.get("error") if isinstance(payload, dict) else None
         if not isinstance(error, dict):
             error = {}
@@ -468,8 +453,10 @@ class HzelTransport:
             described = "HTTP %d with a reply that is not JSON (%s): %r" % (
                 status,
                 self._excerpt(content_type, 60) or "no content type",
-                self._excerpt(reply.body.decode("utf-8", "replace"), 120),
+                self._excerpt(bytes(reply.body).decode("utf-8", "replace"), 120),
             )
+        elif unreadable:
+            described = "HTTP %d with %s" % (status, unreadable)
         else:
             described = "HTTP %d %s%s" % (
                 status,
@@ -503,6 +490,15 @@ class HzelTransport:
             raise HzelBadRequest("The hzel API refused %s: %s" % (where, api_message or described), status, code)
         if status >= 400:
             raise HzelError("The hzel API answered %s with %s" % (where, described), status, code)
+        if 300 <= status < 400:
+            raise HzelError(
+                "The hzel API answered %s with a redirect (HTTP %d) to %r, which is not followed: "
+                "set api_url to the address the API is served at"
+                % (where, status, self._excerpt(reply.headers.get("Location"), 200)),
+                status,
+            )
+        if unreadable:
+            raise HzelUnexpectedReply("The hzel API answered %s with %s" % (where, described), status)
         if not isinstance(payload, dict) or "data" not in payload:
             raise HzelUnexpectedReply(
                 "The hzel API answered %s with %s, not the expected {\"data\": ...} envelope" % (where, described),

@@ -16,6 +16,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from ansible_collections.hzel.cloud.plugins.module_utils._containers import ContainersAPI
 from ansible_collections.hzel.cloud.plugins.module_utils._options import build_client
+from ansible_collections.hzel.cloud.plugins.module_utils._rate import RATE_LIMIT_PATIENCE, RETRY_AFTER_FLOOR
 from ansible_collections.hzel.cloud.plugins.module_utils._transport import (
     USER_AGENT,
     HzelAuthError,
@@ -24,6 +25,7 @@ from ansible_collections.hzel.cloud.plugins.module_utils._transport import (
     HzelNotFound,
     HzelTransport,
     HzelUnavailable,
+    HzelUnexpectedReply,
     RateGate,
 )
 from ansible_collections.hzel.cloud.tests.unit.plugins.module_utils.fake_api import API, LIST, RECORD, FakeTime
@@ -287,7 +289,7 @@ def test_a_ten_megabyte_error_message_becomes_a_bounded_message(api, client):
     assert len(failure.value.message) <= 2000 and failure.value.message.endswith("...")
 
 
-def test_a_429_does_not_spend_retries_and_holds_the_whole_transport(api, fake_time):
+def test_a_429_does_not_spend_retries_and_waits_as_often_as_asked(api, fake_time):
     client = HzelClient(API, TOKEN, retries=0, sleep=fake_time.sleep, clock=fake_time.clock)
     for retry_after in ["3"] * 4:
         api.get(LIST, status=429, json=error_body("RATE_LIMITED", "slow down"), headers={"Retry-After": retry_after})
@@ -390,3 +392,197 @@ def test_the_user_agent_carries_the_version_of_galaxy_yml():
     with open(galaxy, encoding="utf-8") as handle:
         version = re.search(r"^version: *(\S+)", handle.read(), re.MULTILINE).group(1)
     assert USER_AGENT == "ansible-hzel.cloud/%s" % version
+
+
+# The 429 rule -----------------------------------------------------------------------------------
+
+
+def always_429(api, retry_after, clock_step=0.0, fake_time=None, most=500):
+    """Every GET of the list answers 429; a test that loops past ``most`` requests fails instead of hanging."""
+    calls = []
+
+    def answer(request):
+        calls.append(fake_time.now if fake_time is not None else None)
+        if len(calls) > most:
+            raise AssertionError("%d requests for one rate-limited read" % len(calls))
+        if fake_time is not None:
+            fake_time.now += clock_step
+        return 429, {"Retry-After": retry_after}, json.dumps(error_body("RATE_LIMITED", "slow down"))
+
+    api.add_callback("GET", LIST, callback=answer, content_type="application/json")
+    return calls
+
+
+@pytest.mark.parametrize("retry_after", ["0", "0.001", "-5", "Wed, 21 Oct 2015 07:28:00 GMT"])
+def test_a_429_that_says_retry_at_once_still_pauses_and_the_patience_ends(api, fake_time, retry_after):
+    client = HzelClient(API, TOKEN, sleep=fake_time.sleep, clock=fake_time.clock)
+    sent_at = always_429(api, retry_after, fake_time=fake_time)
+    with pytest.raises(HzelUnavailable) as failure:
+        client.list()
+    assert "rate limit" in failure.value.message
+    assert min(later - earlier for earlier, later in zip(sent_at, sent_at[1:])) >= RETRY_AFTER_FLOOR
+    assert len(sent_at) <= RATE_LIMIT_PATIENCE / RETRY_AFTER_FLOOR + 1
+
+
+def test_the_rate_limit_patience_counts_wall_time_not_only_the_time_slept(api, fake_time):
+    client = HzelClient(API, TOKEN, sleep=fake_time.sleep, clock=fake_time.clock)
+    # Each 429 takes 10 s to arrive (a slow proxy) and asks for 1 s.
+    calls = always_429(api, "1", clock_step=10.0, fake_time=fake_time)
+    with pytest.raises(HzelUnavailable):
+        client.list()
+    assert fake_time.now <= RATE_LIMIT_PATIENCE + 20 and len(calls) <= 12
+
+
+def test_a_random_429_makes_only_its_own_request_wait(api, fake_time):
+    client = HzelClient(API, TOKEN, sleep=fake_time.sleep, clock=fake_time.clock)
+    api.get(LIST, json={"data": []})
+    for _round in range(10):
+        client.list()
+    api.replace("GET", LIST, status=429, json=error_body("RATE_LIMITED", "slow down"), headers={"Retry-After": "5"})
+    api.add("GET", LIST, json={"data": []})
+    client.list()
+    assert fake_time.sleeps == [5.0]
+    assert client.transport.rate.holds == 0 and client.transport.gate.wait() == 0.0
+
+
+# The exchange -------------------------------------------------------------------------------------
+
+
+def _client_sockets(port):
+    """Open sockets of this process connected to ``port`` on 127.0.0.1 (Linux /proc)."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink("/proc/self/fd/" + fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    connected = 0
+    with open("/proc/self/net/tcp", encoding="ascii") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            remote_port = int(fields[2].split(":")[1], 16)
+            if remote_port == port and fields[9] in inodes:
+                connected += 1
+    return connected
+
+
+def _client_threads():
+    return [
+        thread
+        for thread in threading.enumerate()
+        if "process_request" not in thread.name and thread.name != "test-server"
+    ]
+
+
+@pytest.fixture
+def trickle_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TrickleHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="test-server", daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/net/tcp"), reason="counts sockets through Linux /proc")
+def test_a_request_given_up_at_the_deadline_leaves_no_thread_and_no_open_connection(trickle_server):
+    port = trickle_server.server_address[1]
+    threads_before = len(_client_threads())
+    client = HzelClient("http://127.0.0.1:%d" % port, TOKEN, timeout=0.2, retries=0)
+    for _round in range(5):
+        with pytest.raises(HzelUnavailable) as failure:
+            client.list()
+        assert "no complete reply within 0.2s" in failure.value.message
+    assert len(_client_threads()) == threads_before
+    assert _client_sockets(port) == 0
+
+
+def test_a_reply_nested_too_deeply_for_the_parser_is_one_error_naming_the_endpoint(api, client):
+    api.get(LIST, body="[" * 200_000 + "]" * 200_000, content_type="application/json")
+    with pytest.raises(HzelUnexpectedReply) as failure:
+        client.list()
+    assert "GET %s" % LIST in failure.value.message and "nested too deeply" in failure.value.message
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
+def test_a_reply_with_a_number_json_does_not_have_is_refused(api, client, number):
+    api.get(LIST + "/" + RECORD["id"], body='{"data": {"cpu_percent": %s}}' % number, content_type="application/json")
+    with pytest.raises(HzelUnexpectedReply) as failure:
+        client.get(RECORD["id"])
+    assert "not finite" in failure.value.message
+
+
+class _AnnouncesHugeReply(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(200 * 1024 * 1024))
+        self.end_headers()
+        try:
+            self.wfile.write(b'{"data": [')
+            self.wfile.flush()
+            time.sleep(1.0)
+        except OSError:
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_reply_announced_larger_than_the_endpoint_sends_is_refused_before_it_is_read():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _AnnouncesHugeReply)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = HzelClient("http://127.0.0.1:%d" % server.server_address[1], TOKEN, timeout=0.5, retries=0)
+        with pytest.raises(HzelUnexpectedReply) as failure:
+            client.list()
+        # Refused on the announced length, not after waiting for a body that never comes.
+        assert "larger than 16 MiB" in failure.value.message
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_redirect_is_reported_with_where_it_points_and_not_followed(api, client):
+    api.get(LIST, status=301, headers={"Location": "https://elsewhere.test/api/v1/containers"})
+    with pytest.raises(HzelError) as failure:
+        client.list()
+    assert "redirect" in failure.value.message and "elsewhere.test" in failure.value.message
+    assert len(api.calls) == 1
+
+
+class _RecordsAuthorization(http.server.BaseHTTPRequestHandler):
+    seen = []
+
+    def do_GET(self):
+        self.seen.append(self.headers.get("Authorization"))
+        body = b'{"data": []}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_netrc_entry_for_the_api_host_never_replaces_the_token(tmp_path, monkeypatch):
+    (tmp_path / ".netrc").write_text("machine 127.0.0.1 login someone password netrc-password\n")
+    (tmp_path / ".netrc").chmod(0o600)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("NETRC", raising=False)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RecordsAuthorization)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = HzelClient("http://127.0.0.1:%d" % server.server_address[1], TOKEN)
+        assert client.list() == []
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _RecordsAuthorization.seen == ["Bearer " + TOKEN]
