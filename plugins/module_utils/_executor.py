@@ -1,3 +1,4 @@
+# The executor of the hzel modules: reads, plans, then applies a fleet concurrently and waits for it as one.
 # -*- coding: utf-8 -*-
 # Copyright: hzel.cloud contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -15,6 +16,7 @@ without Ansible and without waiting.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -39,15 +41,45 @@ POLL_FACTOR = 1.5
 POLL_SHORT_CAP = 0.4
 POLL_LONG_CAP = 2.0
 POLL_SHORT_PERIOD = 10.0
+# How much of an unexpected error's own text a failure message carries.
+UNEXPECTED_TEXT_LIMIT = 300
 
 Record = Dict[str, Any]
 
 
+def unique_names(names: Sequence[str], ids: Sequence[Optional[str]]) -> List[str]:
+    """The names, with ``hostname (id)`` where a hostname repeats (an admin may see two containers of one name)."""
+    counts = Counter(names)
+    return [
+        "%s (%s)" % (name, ids[index]) if counts[name] > 1 and ids[index] else name for index, name in enumerate(names)
+    ]
+
+
+def unexpected_failure(exc: BaseException, scrub: Callable[[str], str]) -> HzelError:
+    """An error that is not an HzelError, as one item's failure: its class name and a scrubbed, bounded excerpt."""
+    try:
+        text = " ".join(scrub(str(exc)).split())
+    except Exception:  # an exception whose text cannot even be read still fails one item only
+        text = ""
+    if len(text) > UNEXPECTED_TEXT_LIMIT:
+        text = text[: UNEXPECTED_TEXT_LIMIT - 3] + "..."
+    return HzelError("Unexpected error (%s)%s" % (type(exc).__name__, ": " + text if text else ""))
+
+
 class FleetOutcome:
-    """What a converge did (or would do, in check mode), in the order of the input."""
+    """What a converge did (or would do, in check mode), in the order of the input.
+
+    ``failures`` holds the error of each item that did not converge, by its
+    place in the input; the maps of the result are keyed by hostname, or
+    ``hostname (id)`` where two items' containers share a hostname.
+    """
 
     def __init__(
-        self, steps: Sequence[Step], records: List[Optional[Record]], actions: List[str], failures: Dict[int, str]
+        self,
+        steps: Sequence[Step],
+        records: List[Optional[Record]],
+        actions: List[str],
+        failures: Dict[int, HzelError],
     ) -> None:
         self.steps = steps
         self.records = records
@@ -62,20 +94,41 @@ class FleetOutcome:
         record = self.records[index] or self.steps[index].current
         return record["hostname"] if record else self.steps[index].desired.name
 
+    def names(self) -> List[str]:
+        """One distinct name per item, in the order of the input."""
+        ids = []
+        for index, step in enumerate(self.steps):
+            record = self.records[index] or step.current or {}
+            ids.append(record.get("id") or step.desired.id or step.desired.label or None)
+        return unique_names([self.name(index) for index in range(len(self.steps))], ids)
+
     @property
     def action_map(self) -> Dict[str, str]:
-        return {self.name(index): action for index, action in enumerate(self.actions)}
+        return dict(zip(self.names(), self.actions))
 
     @property
     def failure_map(self) -> Dict[str, str]:
-        return {self.name(index): message for index, message in sorted(self.failures.items())}
+        names = self.names()
+        return {names[index]: error.message for index, error in sorted(self.failures.items())}
+
+    @property
+    def failure_details(self) -> Dict[str, Dict[str, Any]]:
+        """The API's error code and HTTP status of each failure that had them."""
+        names = self.names()
+        details = {}
+        for index, error in sorted(self.failures.items()):
+            found = error_details(error)
+            if found:
+                details[names[index]] = found
+        return details
 
     def diffs(self) -> List[Dict[str, Any]]:
         """One before/after per container that changes, headed by its hostname: readable for a fleet of 100."""
+        names = self.names()
         return [
             {
-                "before_header": self.name(index),
-                "after_header": self.name(index),
+                "before_header": names[index],
+                "after_header": names[index],
                 "before": diff_view(step.current),
                 "after": diff_view(self.records[index]),
             }
@@ -85,7 +138,7 @@ class FleetOutcome:
 
     def failure_message(self) -> str:
         if len(self.steps) == 1:
-            return next(iter(self.failures.values()))
+            return next(iter(self.failures.values())).message
         listed = ["%s: %s" % (name, message) for name, message in list(self.failure_map.items())[:LISTED_PROBLEMS]]
         more = len(self.failures) - LISTED_PROBLEMS
         return "%d of %d containers did not converge (the others did): %s%s" % (
@@ -96,22 +149,42 @@ class FleetOutcome:
         )
 
 
+def error_details(error: HzelError) -> Dict[str, Any]:
+    """``error_code`` and ``status`` of an error, those that it has."""
+    return {key: value for key, value in (("error_code", error.code), ("status", error.status)) if value is not None}
+
+
 class FleetFailed(HzelError):
-    """Some items did not converge; ``outcome`` reports everything that was done."""
+    """Some items did not converge; ``outcome`` reports everything that was done.
+
+    Its ``status`` and ``code`` are those of the failures when they all share
+    them (always so for a fleet of one), and None otherwise.
+    """
 
     def __init__(self, outcome: FleetOutcome) -> None:
-        super().__init__(outcome.failure_message())
+        shared = {(error.status, error.code) for error in outcome.failures.values()}
+        status, code = shared.pop() if len(shared) == 1 else (None, None)
+        super().__init__(outcome.failure_message(), status, code)
         self.outcome = outcome
 
 
-def run_pool(work: Callable[[Any], Any], items: Sequence[Any], workers: int) -> List[Tuple[Any, Optional[HzelError]]]:
-    """Run work(item) for every item, at most ``workers`` at once; (result, error) in item order."""
+def run_pool(
+    work: Callable[[Any], Any], items: Sequence[Any], workers: int, scrub: Callable[[str], str] = str
+) -> List[Tuple[Any, Optional[HzelError]]]:
+    """Run work(item) for every item, at most ``workers`` at once; (result, error) in item order.
+
+    Any exception of one item's work is that item's error, so that one odd
+    reply cannot lose what the others did; one that is not an HzelError is
+    named by its class, its text passed through ``scrub``.
+    """
 
     def guarded(item: Any) -> Tuple[Any, Optional[HzelError]]:
         try:
             return work(item), None
         except HzelError as exc:
             return None, exc
+        except Exception as exc:
+            return None, unexpected_failure(exc, scrub)
 
     if not items:
         return []
@@ -138,7 +211,19 @@ class FleetExecutor:
 
     def converge(self, desired: Sequence[DesiredContainer]) -> FleetOutcome:
         """Read once, plan (all or nothing), then apply; raises PlanRefused or FleetFailed."""
-        steps = make_plan(desired, self.read_current(desired), self.settings)
+        return self._plan_and_apply(desired, self.read_current(desired))
+
+    def converge_derived(self, derive: Callable[[List[Record]], Sequence[DesiredContainer]]) -> FleetOutcome:
+        """As converge, for desired items that depend on what exists (a count group).
+
+        ``derive`` turns the one list read into the desired items; the plan is made from the same records, so an
+        unchanged group costs one request too. Whatever ``derive`` raises is raised before any change.
+        """
+        current = self.api.list()
+        return self._plan_and_apply(derive(current), current)
+
+    def _plan_and_apply(self, desired: Sequence[DesiredContainer], current: Sequence[Record]) -> FleetOutcome:
+        steps = make_plan(desired, current, self.settings)
         if self.check_mode:
             return FleetOutcome(steps, [step.predicted for step in steps], [step.action for step in steps], {})
         outcome = self.apply(steps)
@@ -155,11 +240,10 @@ class FleetExecutor:
         return self.api.list()
 
     def apply(self, steps: Sequence[Step]) -> FleetOutcome:
-        started = self._clock()
         steps = list(steps)
         records: List[Optional[Record]] = [step.current for step in steps]
         actions = ["none"] * len(steps)
-        failures: Dict[int, str] = {}
+        failures: Dict[int, HzelError] = {}
 
         def first_request(index: int) -> Record:
             step = steps[index]
@@ -170,13 +254,15 @@ class FleetExecutor:
 
         for index, (record, error) in self._each([i for i, s in enumerate(steps) if s.request], first_request):
             if error is not None:
-                failures[index] = error.message
+                failures[index] = error
                 continue
+            # Only a record that another run created is adopted; a create that found its own
+            # earlier attempt (a lost reply) is still this run's create.
             if record.pop("adopted", False):
                 try:
                     steps[index] = adopt(steps[index], record, self.settings)
                 except HzelError as exc:
-                    failures[index] = "created meanwhile by another run, and " + exc.message
+                    failures[index] = HzelError("created meanwhile by another run, and " + exc.message)
                     records[index] = record
                     continue
             else:
@@ -188,7 +274,7 @@ class FleetExecutor:
             for i, step in enumerate(steps)
             if i not in failures and step.settle and (records[i] or {}).get("state") == "provisioning"
         ]
-        self._wait_together(settling, records, failures, started)
+        self._wait_together(settling, records, failures)
 
         def follow_up(index: int) -> Record:
             return self._power(steps[index].after_settle, records[index])
@@ -196,7 +282,7 @@ class FleetExecutor:
         after = [i for i, step in enumerate(steps) if step.after_settle and i not in failures]
         for index, (record, error) in self._each(after, follow_up):
             if error is not None:
-                failures[index] = error.message
+                failures[index] = error
                 continue
             records[index] = record
             if actions[index] == "none":
@@ -206,7 +292,7 @@ class FleetExecutor:
     def _each(
         self, indexes: List[int], work: Callable[[int], Any]
     ) -> Iterable[Tuple[int, Tuple[Any, Optional[HzelError]]]]:
-        return zip(indexes, run_pool(work, indexes, self.settings.parallelism))
+        return zip(indexes, run_pool(work, indexes, self.settings.parallelism, self.api.scrub))
 
     def _power(self, action: Optional[str], record: Optional[Record]) -> Record:
         if action not in ("start", "stop", "restart") or record is None:
@@ -214,33 +300,35 @@ class FleetExecutor:
         return getattr(self.api, action)(record["id"])
 
     def _wait_together(
-        self, pending_indexes: List[int], records: List[Optional[Record]], failures: Dict[int, str], started: float
+        self, pending_indexes: List[int], records: List[Optional[Record]], failures: Dict[int, HzelError]
     ) -> None:
-        """Poll while containers are provisioning: one request per round for the whole fleet."""
+        """Poll while containers are provisioning: one request per round for the whole fleet.
+
+        The wait starts once the last create or power request has been answered,
+        however long sending them took, and polls at least once before it gives
+        up: a container is never declared still provisioning unseen.
+        """
         pending = {(records[i] or {})["id"]: i for i in pending_indexes}
         timeout = self.settings.wait_timeout
+        started = self._clock()
         delay = POLL_FIRST
         while pending:
-            elapsed = self._clock() - started
-            if elapsed >= timeout:
-                for index in pending.values():
-                    failures[index] = "Container %s was still '%s' after waiting %ss (wait_timeout)" % (
-                        describe(records[index] or {}),
-                        (records[index] or {}).get("state"),
-                        plain_number(timeout),
-                    )
-                return
-            self._sleep(min(delay, timeout - elapsed))
+            self._sleep(max(0.0, min(delay, timeout - (self._clock() - started))))
             try:
                 seen = self._poll(list(pending))
-            except HzelError as exc:
+            except Exception as exc:
+                error = exc if isinstance(exc, HzelError) else unexpected_failure(exc, self.api.scrub)
                 for index in pending.values():
-                    failures[index] = "while waiting for provisioning: " + exc.message
+                    failures[index] = HzelError(
+                        "while waiting for provisioning: " + error.message, error.status, error.code
+                    )
                 return
             for container_id, index in list(pending.items()):
                 record = seen.get(container_id)
                 if record is None:
-                    failures[index] = "Container %s disappeared while provisioning" % describe(records[index] or {})
+                    failures[index] = HzelError(
+                        "Container %s disappeared while provisioning" % describe(records[index] or {})
+                    )
                     del pending[container_id]
                     continue
                 records[index] = record
@@ -248,8 +336,18 @@ class FleetExecutor:
                     continue
                 del pending[container_id]
                 if record["state"] == "failed":
-                    failures[index] = "Container %s ended in state 'failed' while provisioning" % describe(record)
-            cap = POLL_SHORT_CAP if self._clock() - started < POLL_SHORT_PERIOD else POLL_LONG_CAP
+                    failures[index] = HzelError(
+                        "Container %s ended in state 'failed' while provisioning" % describe(record)
+                    )
+            elapsed = self._clock() - started
+            if pending and elapsed >= timeout:
+                for index in pending.values():
+                    failures[index] = HzelError(
+                        "Container %s was still '%s' after waiting %ss (wait_timeout)"
+                        % (describe(records[index] or {}), (records[index] or {}).get("state"), plain_number(timeout))
+                    )
+                return
+            cap = POLL_SHORT_CAP if elapsed < POLL_SHORT_PERIOD else POLL_LONG_CAP
             delay = min(delay * POLL_FACTOR, cap)
 
     def _poll(self, container_ids: List[str]) -> Dict[str, Record]:
@@ -266,13 +364,15 @@ def fetch_metrics(api: ContainersAPI, records: Sequence[Record], workers: int) -
     """Every record with its ``metrics``, fetched concurrently; a failure loses one host's metrics, not the rest.
 
     Returns the records (``metrics`` is None where the fetch failed) and the
-    failures by hostname.
+    failures by hostname (``hostname (id)`` where a hostname repeats).
     """
-    results = run_pool(lambda record: api.metrics(record["id"]), list(records), workers)
+    records = list(records)
+    results = run_pool(lambda record: api.metrics(record["id"]), records, workers, api.scrub)
+    names = unique_names([record["hostname"] for record in records], [record["id"] for record in records])
     with_metrics = []
     failures = {}
-    for record, (metrics, error) in zip(records, results):
+    for name, record, (metrics, error) in zip(names, records, results):
         with_metrics.append(dict(record, metrics=metrics))
         if error is not None:
-            failures[record["hostname"]] = error.message
+            failures[name] = error.message
     return with_metrics, failures

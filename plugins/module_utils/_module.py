@@ -1,3 +1,4 @@
+# The module layer of the hzel collection: between AnsibleModule and the plain client and logic.
 # -*- coding: utf-8 -*-
 # Copyright: hzel.cloud contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -9,11 +10,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Optional, Sequence
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-from ansible_collections.hzel.cloud.plugins.module_utils._executor import FleetOutcome
+from ansible_collections.hzel.cloud.plugins.module_utils._executor import (
+    FleetFailed,
+    FleetOutcome,
+    error_details,
+    unexpected_failure,
+)
 from ansible_collections.hzel.cloud.plugins.module_utils._options import (
     API_OPTIONS,
     DEFAULT_STATE,
@@ -21,7 +27,7 @@ from ansible_collections.hzel.cloud.plugins.module_utils._options import (
     WAIT_TIMEOUT_DEFAULT,
     build_client,
 )
-from ansible_collections.hzel.cloud.plugins.module_utils._plan import FleetSettings, settings_from
+from ansible_collections.hzel.cloud.plugins.module_utils._plan import FleetSettings, PlanRefused, settings_from
 from ansible_collections.hzel.cloud.plugins.module_utils._transport import (
     HAS_REQUESTS,
     REQUESTS_IMPORT_ERROR,
@@ -69,6 +75,34 @@ def fleet_result(outcome: FleetOutcome) -> Dict[str, Any]:
     result = dict(changed=outcome.changed, containers=outcome.records, actions=outcome.action_map)
     if outcome.failures:
         result["failures"] = outcome.failure_map
+        details = outcome.failure_details
+        if details:
+            result["failure_details"] = details
+    return result
+
+
+def converge_result(
+    module: AnsibleModule,
+    converge: Callable[[], FleetOutcome],
+    extra: Optional[Callable[[Sequence[Optional[Dict[str, Any]]]], Dict[str, Any]]] = None,
+) -> Dict[str, Any]:
+    """The result of a converge, with ``extra(records)`` added and the diff in diff mode.
+
+    A refused plan carries ``extra([])`` beside its problems, and a partial failure the fleet result with
+    ``extra(records)``, so that a failed task still reports what it did.
+    """
+    added = extra or (lambda records: {})
+    try:
+        outcome = converge()
+    except PlanRefused as exc:
+        exc.result.update(added([]))
+        raise
+    except FleetFailed as exc:
+        exc.result = dict(fleet_result(exc.outcome), **added(exc.outcome.records))
+        raise
+    result = dict(fleet_result(outcome), **added(outcome.records))
+    if module._diff:
+        result["diff"] = outcome.diffs()
     return result
 
 
@@ -78,18 +112,22 @@ def run(module: AnsibleModule, work: Callable[[Any], Dict[str, Any]], pool_size:
     fail_json is called after the except block on purpose: inside it, Ansible
     would attach the Python traceback of the handled error to the result. The
     message is scrubbed of the token in every form (no_log masks only the raw
-    value) and bounded in length.
+    value) and bounded in length. Any other exception is a defect or an
+    unforeseen reply: it too ends in one message naming its class, not in a
+    traceback.
     """
+    scrub = Scrubber(module.params.get("api_token"))
     try:
         client = build_client(module.params, pool_size=pool_size)
         result = work(client)
     except HzelError as exc:
         failure = exc
+    except Exception as exc:
+        failure = unexpected_failure(exc, scrub)
     else:
         module.exit_json(**result)
-    details = {
-        key: value for key, value in (("error_code", failure.code), ("status", failure.status)) if value is not None
-    }
+        return  # exit_json does not return; this says so to the reader and to pylint
+    details = error_details(failure)
     details.update(failure.result)
     # The token may not have reached a transport (refused before one existed): scrub here as well.
-    module.fail_json(msg=Scrubber(module.params.get("api_token"))(failure.message), **details)
+    module.fail_json(msg=scrub(failure.message), **details)

@@ -1,3 +1,4 @@
+# The plan of the hzel modules: desired containers checked against the current ones and turned into steps.
 # -*- coding: utf-8 -*-
 # Copyright: hzel.cloud contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -75,6 +76,11 @@ class DesiredContainer:
     def name(self) -> str:
         return self.hostname or self.id or "?"
 
+    @property
+    def title(self) -> str:
+        """How a message names the item: its place in the list and its hostname or id, once."""
+        return item_title(self.label, self.hostname, self.id)
+
 
 @dataclass(frozen=True)
 class FleetSettings:
@@ -114,6 +120,17 @@ def hostname_problem(value: Any, option: str = "hostname") -> Optional[str]:
     )
 
 
+def item_title(label: str, hostname: Any, container_id: Any) -> str:
+    """``containers[2] (web-1)``; only a valid hostname or id is repeated (a bad one is quoted by its problem)."""
+    if not label:
+        return ""
+    if is_hostname(hostname):
+        return "%s (%s)" % (label, hostname)
+    if is_container_id(container_id):
+        return "%s (%s)" % (label, container_id)
+    return label
+
+
 def settings_from(
     wait: Any = True, wait_timeout: Any = WAIT_TIMEOUT_DEFAULT, parallelism: Any = PARALLELISM_DEFAULT
 ) -> FleetSettings:
@@ -129,14 +146,16 @@ def settings_from(
 def desired_fleet(items: Any, default_state: str = DEFAULT_STATE, labelled: bool = True) -> List[DesiredContainer]:
     """Check every item and return them as DesiredContainer; all problems are refused together.
 
-    ``labelled`` prefixes each problem with the item's place in the list
-    (``containers[2]``), which a fleet of one does not need.
+    ``labelled`` names each problem's item by its place in the list and its
+    hostname or id (``containers[2] (web-1)``), which a fleet of one does not
+    need. ``problems`` is keyed by the place in the list alone.
     """
     if default_state not in DESIRED_STATES:
         raise InvalidParameters("state must be one of %s, got %r" % (", ".join(DESIRED_STATES), default_state))
     if not isinstance(items, (list, tuple)):
         raise InvalidParameters("containers must be a list, got %s" % type(items).__name__)
     problems: Dict[str, str] = {}
+    titles: Dict[str, str] = {}
     desired = []
     for index, item in enumerate(items):
         label = "containers[%d]" % index if labelled else ""
@@ -144,6 +163,9 @@ def desired_fleet(items: Any, default_state: str = DEFAULT_STATE, labelled: bool
             desired.append(_desired_item(item, default_state, label))
         except InvalidParameters as exc:
             problems[label or "parameters"] = exc.message
+            if isinstance(item, Mapping):
+                titles[label] = item_title(label, item.get("hostname"), item.get("id"))
+    titles.update((item.label, item.title) for item in desired)
     for key in ("hostname", "id"):
         seen: Dict[str, str] = {}
         for item in desired:
@@ -159,21 +181,17 @@ def desired_fleet(items: Any, default_state: str = DEFAULT_STATE, labelled: bool
             else:
                 seen[value] = item.label
     if problems:
-        raise _refusal(problems, "the parameters were refused before any request")
+        raise _refusal(problems, "the parameters were refused before any request", titles)
     return desired
 
 
 def _desired_item(item: Any, default_state: str, label: str) -> DesiredContainer:
-    prefix = label + ": " if label else ""
+    # Problems are stated without the item's name: the refusal names each item once.
     if not isinstance(item, Mapping):
-        raise InvalidParameters(
-            "%smust be a dictionary with a hostname or an id, got %s" % (prefix, type(item).__name__)
-        )
+        raise InvalidParameters("must be a dictionary with a hostname or an id, got %s" % type(item).__name__)
     unknown = unknown_keys(item, ITEM_KEYS)
     if unknown:
-        raise InvalidParameters(
-            "%sunknown key %s; the keys are %s" % (prefix, ", ".join(unknown), ", ".join(ITEM_KEYS))
-        )
+        raise InvalidParameters("unknown key %s; the keys are %s" % (", ".join(unknown), ", ".join(ITEM_KEYS)))
     problems = []
     hostname, container_id = item.get("hostname"), item.get("id")
     if hostname is None and container_id is None:
@@ -203,7 +221,7 @@ def _desired_item(item: Any, default_state: str, label: str) -> DesiredContainer
     elif state not in DESIRED_STATES:
         problems.append("state must be one of %s (got %r)" % (", ".join(DESIRED_STATES), state))
     if problems:
-        raise InvalidParameters(prefix + "; ".join(problems))
+        raise InvalidParameters("; ".join(problems))
     return DesiredContainer(
         hostname=hostname,
         id=container_id,
@@ -215,16 +233,17 @@ def _desired_item(item: Any, default_state: str, label: str) -> DesiredContainer
     )
 
 
-def _refusal(problems: Dict[str, str], what: str) -> PlanRefused:
+def _refusal(problems: Dict[str, str], what: str, titles: Mapping[str, str]) -> PlanRefused:
+    """``problems`` keyed by item (``containers[N]``); ``titles`` name those items in the message."""
     if len(problems) == 1:
         key, problem = next(iter(problems.items()))
         # A fleet of one speaks of its container; a fleet names the item's place in the list.
         if key.startswith("containers["):
-            message = "%s: %s" % (key, problem)
+            message = "%s: %s" % (titles.get(key) or key, problem)
         else:
             message = "C" + problem[1:] if problem.startswith("container ") else problem
         return PlanRefused("%s; nothing was changed" % message.rstrip("."), problems)
-    listed = ["%s: %s" % (key, problem) for key, problem in list(problems.items())[:LISTED_PROBLEMS]]
+    listed = ["%s: %s" % (titles.get(key) or key, problem) for key, problem in list(problems.items())[:LISTED_PROBLEMS]]
     more = len(problems) - LISTED_PROBLEMS
     return PlanRefused(
         "%d items cannot be converged, so nothing was changed (%s): %s%s"
@@ -263,7 +282,8 @@ def make_plan(desired: Sequence[DesiredContainer], current: Sequence[Record], se
         except HzelError as exc:
             problems[key] = exc.message
     if problems:
-        raise _refusal(problems, "the API cannot resize, repair or delete a container")
+        titles = {item.label: item.title for item in desired if item.label}
+        raise _refusal(problems, "the API cannot resize, repair or delete a container", titles)
     return steps
 
 

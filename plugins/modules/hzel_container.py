@@ -88,6 +88,9 @@ options:
   wait_timeout:
     description:
       - Seconds to wait for provisioning to end before failing, naming the container and its last state.
+      - The wait starts once the create (or power) request has been answered, so the time the request takes (bounded
+        by O(api_timeout) and O(api_retries)) does not count; the container is polled at least once before it is
+        declared still provisioning.
       - Greater than 0 and at most 86400.
     type: float
     default: 300
@@ -172,7 +175,7 @@ problems:
   type: dict
   sample: {"web-1": "container web-1 (01942cf7-...) differs from the requested spec: cpu_cores is 2, ..."}
 error_code:
-  description: The API's C(error.code) of a failure, where the API sent one.
+  description: The API's C(error.code) of a failure, where the API sent one (for example a refused token or create).
   returned: failure
   type: str
   sample: UNAUTHORIZED

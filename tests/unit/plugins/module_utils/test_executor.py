@@ -8,11 +8,18 @@ import pytest
 
 from ansible_collections.hzel.cloud.plugins.module_utils._executor import FleetExecutor, FleetFailed, fetch_metrics
 from ansible_collections.hzel.cloud.plugins.module_utils._plan import FleetSettings, PlanRefused, desired_fleet
-from ansible_collections.hzel.cloud.tests.unit.plugins.module_utils.fake_api import FakeAPI, FakeTime, record, refused
+from ansible_collections.hzel.cloud.plugins.module_utils._transport import HzelBadRequest, Scrubber
+from ansible_collections.hzel.cloud.tests.unit.plugins.module_utils.fake_api import (
+    FakeAPI,
+    FakeTime,
+    record,
+    refused,
+    uuid,
+)
 
 
-def converge(api, items, check_mode=False, state="present", **settings):
-    time = FakeTime()
+def converge(api, items, check_mode=False, state="present", time=None, **settings):
+    time = time or FakeTime()
     executor = FleetExecutor(api, FleetSettings(**settings), check_mode=check_mode, sleep=time.sleep, clock=time.clock)
     return executor.converge(desired_fleet(items, state))
 
@@ -139,3 +146,222 @@ def test_metrics_failures_lose_one_host_not_the_fleet():
     records, failures = fetch_metrics(api, list(api.containers.values()), workers=4)
     assert len(records) == 20 and failures == {"web-7": "rate limited for good"}
     assert [r["metrics"] is None for r in records].count(True) == 1 and api.most_in_flight <= 4
+
+
+def test_creates_slower_than_wait_timeout_are_polled_before_any_is_declared_still_provisioning():
+    # Sending the fleet takes 4 x 2 s on the clock, more than wait_timeout; the API shows every container
+    # running at the first look. The wait starts after the last create, so nothing fails.
+    time = FakeTime()
+    api = FakeAPI(provisioning_polls=0)
+    create = api.create
+
+    def slow_create(spec):
+        time.sleep(2.0)
+        return create(spec)
+
+    api.create = slow_create
+    outcome = converge(api, fleet(4), time=time, wait_timeout=5, parallelism=1)
+    assert [r["state"] for r in outcome.records] == ["running"] * 4
+    assert outcome.action_map == {"web-%d" % n: "create" for n in range(4)}
+    assert [call for call in api.calls if call == ("list",)] == [("list",), ("list",)]
+
+
+def test_the_wait_polls_at_least_once_even_when_the_clock_has_passed_wait_timeout():
+    # A clock that jumps past the deadline between the creates and the wait (a suspended machine).
+    time = FakeTime()
+    api = FakeAPI(provisioning_polls=0)
+    create = api.create
+
+    def create_then_jump(spec):
+        created = create(spec)
+        time.now += 1000
+        return created
+
+    api.create = create_then_jump
+    outcome = converge(api, fleet(1), time=time, wait_timeout=1)
+    assert outcome.records[0]["state"] == "running" and ("get", outcome.records[0]["id"]) in api.calls
+
+
+def test_two_containers_of_one_hostname_named_by_id_get_one_entry_each():
+    first, second = (
+        dict(record("twin", state="stopped"), id=uuid(71)),
+        dict(record("twin", state="stopped"), id=uuid(72)),
+    )
+    api = FakeAPI([first, second, record("solo", state="stopped")])
+    outcome = converge(api, [{"id": uuid(71)}, {"id": uuid(72)}, {"hostname": "solo"}], state="running")
+    assert outcome.action_map == {"twin (%s)" % uuid(71): "start", "twin (%s)" % uuid(72): "start", "solo": "start"}
+    assert [d["before_header"] for d in outcome.diffs()] == ["twin (%s)" % uuid(71), "twin (%s)" % uuid(72), "solo"]
+
+
+def test_two_failed_containers_of_one_hostname_are_two_failures():
+    first, second = (
+        dict(record("twin", state="stopped"), id=uuid(81)),
+        dict(record("twin", state="stopped"), id=uuid(82)),
+    )
+    api = FakeAPI([first, second], fail={"twin": refused()})
+    with pytest.raises(FleetFailed) as failure:
+        converge(api, [{"id": uuid(81)}, {"id": uuid(82)}], state="running")
+    assert set(failure.value.outcome.failure_map) == {"twin (%s)" % uuid(81), "twin (%s)" % uuid(82)}
+    assert "2 of 2 containers did not converge" in failure.value.message
+    assert (
+        "twin (%s): The hzel API" % uuid(81) in failure.value.message
+        and "twin (%s): The hzel API" % uuid(82) in failure.value.message
+    )
+
+
+def test_a_refused_create_keeps_the_api_code_and_status_for_the_fleet_and_the_item():
+    bad = HzelBadRequest("The hzel API refused POST /containers: memory_mb: too large", 400, "BAD_REQUEST")
+    with pytest.raises(FleetFailed) as failure:
+        converge(FakeAPI(fail={"web-1": bad}), fleet(3))
+    assert (failure.value.code, failure.value.status) == ("BAD_REQUEST", 400)
+    assert failure.value.outcome.failure_details == {"web-1": {"error_code": "BAD_REQUEST", "status": 400}}
+
+
+def test_a_fleet_of_one_fails_with_the_api_code_and_status_of_its_refused_create():
+    bad = HzelBadRequest("The hzel API refused POST /containers: memory_mb: too large", 400, "BAD_REQUEST")
+    with pytest.raises(FleetFailed) as failure:
+        converge(FakeAPI(fail={"web-0": bad}), fleet(1))
+    assert (failure.value.code, failure.value.status) == ("BAD_REQUEST", 400)
+    assert failure.value.message == bad.message
+
+
+def test_failures_of_different_codes_leave_the_fleet_code_unset_and_keep_each_items():
+    bad = HzelBadRequest("refused", 400, "BAD_REQUEST")
+    api = FakeAPI(fail={"web-0": bad, "web-1": refused()})
+    with pytest.raises(FleetFailed) as failure:
+        converge(api, fleet(2) + [{"hostname": "fail-1"}])
+    assert failure.value.code is None and failure.value.status is None
+    assert failure.value.outcome.failure_details == {
+        "web-0": {"error_code": "BAD_REQUEST", "status": 400},
+        "web-1": {"status": 503},
+    }
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RecursionError("maximum recursion depth exceeded while decoding a JSON array from a unicode string"),
+        ValueError("Expecting value: line 1 column 1 (char 0)"),
+    ],
+)
+def test_any_exception_of_one_create_fails_that_item_and_the_fleet_reports_everything(error):
+    api = FakeAPI(fail={"web-1": error})
+    with pytest.raises(FleetFailed) as failure:
+        converge(api, fleet(3) + [{"hostname": "old-1"}], parallelism=4)
+    outcome = failure.value.outcome
+    assert outcome.action_map == {"web-0": "create", "web-1": "none", "web-2": "create", "old-1": "create"}
+    assert [r and r["state"] for r in outcome.records] == ["running", None, "running", "running"]
+    assert list(outcome.failure_map) == ["web-1"]
+    assert outcome.failure_map["web-1"].startswith("Unexpected error (%s): " % type(error).__name__)
+    assert "1 of 4 containers did not converge (the others did)" in failure.value.message
+
+
+def test_an_unexpected_exception_is_scrubbed_and_bounded():
+    secret = "fleet-secret-token-1234"
+    api = FakeAPI(fail={"web-0": ValueError("bad reply %s %r " % (secret, secret) + "x" * 50000)})
+    api.scrub = Scrubber(secret)
+    with pytest.raises(FleetFailed) as failure:
+        converge(api, fleet(1))
+    assert secret not in failure.value.message and secret[:8] not in failure.value.message
+    assert failure.value.message.startswith("Unexpected error (ValueError): bad reply ********")
+    # The class name, then at most 300 characters of the exception's own text.
+    assert len(failure.value.message) <= len("Unexpected error (ValueError): ") + 300
+
+
+def test_an_unexpected_exception_while_waiting_fails_the_waiting_items_and_keeps_what_was_done():
+    api = FakeAPI(provisioning_polls=5)
+    plan_read = api.list
+
+    def list_once_then_fail():
+        if api.calls:
+            raise RecursionError("maximum recursion depth exceeded")
+        return plan_read()
+
+    api.list = list_once_then_fail
+    with pytest.raises(FleetFailed) as failure:
+        converge(api, fleet(2))
+    outcome = failure.value.outcome
+    assert outcome.action_map == {"web-0": "create", "web-1": "create"} and outcome.changed
+    assert set(outcome.failure_map.values()) == {
+        "while waiting for provisioning: Unexpected error (RecursionError): maximum recursion depth exceeded"
+    }
+
+
+def test_a_create_that_found_its_own_earlier_attempt_is_a_create_and_a_change():
+    api = FakeAPI()
+    mine = record("web-1", state="running")
+
+    def create_found_own(spec):
+        # The reply of the first attempt was lost; the lookup found the container it made (no 'adopted').
+        api.containers[mine["id"]] = dict(mine)
+        return dict(mine)
+
+    api.create = create_found_own
+    outcome = converge(api, [{"hostname": "web-1", "state": "running"}])
+    assert outcome.actions == ["create"] and outcome.changed
+    assert outcome.records[0] == mine
+
+
+def test_a_create_that_found_its_own_earlier_attempt_is_still_brought_to_its_state():
+    api = FakeAPI()
+    mine = record("cold-1", state="running")
+
+    def create_found_own(spec):
+        api.containers[mine["id"]] = dict(mine)
+        return dict(mine)
+
+    api.create = create_found_own
+    outcome = converge(api, [{"hostname": "cold-1", "state": "stopped"}])
+    assert outcome.actions == ["create"] and outcome.records[0]["state"] == "stopped"
+    assert [call[0] for call in api.posts] == ["stop"]
+
+
+def test_an_adopted_container_that_needs_nothing_is_no_change():
+    api = FakeAPI()
+    theirs = record("web-1", state="running")
+    api.create = lambda spec: dict(theirs, adopted=True)
+    outcome = converge(api, [{"hostname": "web-1", "state": "running"}])
+    assert outcome.actions == ["none"] and not outcome.changed
+    assert outcome.records[0] == theirs and "adopted" not in outcome.records[0]
+
+
+def test_metrics_failures_of_two_containers_of_one_hostname_are_two_entries():
+    first, second = dict(record("twin"), id=uuid(91)), dict(record("twin"), id=uuid(92))
+    api = FakeAPI([first, second], fail={"twin": refused("no metrics")})
+    records, failures = fetch_metrics(api, [first, second], workers=2)
+    assert failures == {"twin (%s)" % uuid(91): "no metrics", "twin (%s)" % uuid(92): "no metrics"}
+    assert [r["metrics"] for r in records] == [None, None]
+
+
+def test_metrics_of_one_container_failing_on_any_exception_lose_that_host_only():
+    api = FakeAPI([record("web-%d" % n) for n in range(3)], fail={"web-1": RecursionError("too deep")})
+    records, failures = fetch_metrics(api, list(api.containers.values()), workers=2)
+    assert failures == {"web-1": "Unexpected error (RecursionError): too deep"}
+    assert [r["metrics"] is None for r in records] == [False, True, False]
+
+
+def test_items_derived_from_the_list_read_are_planned_from_that_same_read():
+    api = FakeAPI([record("web-1", state="stopped"), record("db-1")])
+    seen = []
+
+    def derive(current):
+        seen.append(sorted(r["hostname"] for r in current))
+        return desired_fleet(
+            [{"hostname": r["hostname"]} for r in current if r["hostname"].startswith("web-")], "running"
+        )
+
+    time = FakeTime()
+    outcome = FleetExecutor(api, FleetSettings(), sleep=time.sleep, clock=time.clock).converge_derived(derive)
+    assert seen == [["db-1", "web-1"]] and outcome.action_map == {"web-1": "start"}
+    assert [call[0] for call in api.calls] == ["list", "start"]
+
+
+def test_a_refusal_while_deriving_the_items_is_raised_before_any_post():
+    api = FakeAPI([record("web-1")])
+
+    def derive(current):
+        raise PlanRefused("refused from what was read", {"web-1": "no"})
+
+    with pytest.raises(PlanRefused):
+        FleetExecutor(api, FleetSettings()).converge_derived(derive)
+    assert api.calls == [("list",)]

@@ -194,3 +194,40 @@ def test_fleet_settings_out_of_range_are_refused(options, says):
     with pytest.raises(InvalidParameters) as refusal:
         settings_from(**options)
     assert says in refusal.value.message
+
+
+@pytest.mark.parametrize(
+    "item, title",
+    [
+        ({"hostname": "web-1", "disk_gb": 99}, "containers[1] (web-1)"),
+        ({"id": uuid(5), "disk_gb": 99}, "containers[1] (%s)" % uuid(5)),
+        ({"disk_gb": 99}, "containers[1]"),
+    ],
+)
+def test_a_bad_item_is_named_once_by_its_place_and_its_hostname_or_id(item, title):
+    with pytest.raises(PlanRefused) as refusal:
+        desired_fleet([{"hostname": "ok-1"}, item])
+    message = refusal.value.message
+    assert message.startswith(title + ": ") and message.count("containers[1]") == 1
+    assert "disk_gb must be between 18 and 32 (got 99)" in message
+    assert refusal.value.problems["containers[1]"].endswith("disk_gb must be between 18 and 32 (got 99)")
+
+
+def test_a_fleet_refusal_of_several_items_names_each_once_with_its_hostname():
+    with pytest.raises(PlanRefused) as refusal:
+        desired_fleet([{"hostname": "web-1", "disk_gb": 99}, {"hostname": "web-2", "cpu_cores": 0}])
+    message = refusal.value.message
+    assert "containers[0] (web-1): disk_gb must be between" in message
+    assert "containers[1] (web-2): cpu_cores must be a positive integer" in message
+    assert message.count("containers[0]") == 1 and message.count("containers[1]") == 1
+    assert refusal.value.problems == {
+        "containers[0]": "disk_gb must be between 18 and 32 (got 99)",
+        "containers[1]": "cpu_cores must be a positive integer (got 0)",
+    }
+
+
+def test_a_refused_plan_names_each_item_by_its_place_and_hostname():
+    with pytest.raises(PlanRefused) as refusal:
+        plan([{"hostname": "ok-1"}, {"hostname": "web-1", "cpu_cores": 4}], [record("web-1", cpu_cores=2)])
+    assert refusal.value.message.startswith("containers[1] (web-1): container web-1 (")
+    assert list(refusal.value.problems) == ["containers[1]"]

@@ -9,33 +9,10 @@ import json
 import pytest
 import responses
 
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core before 2.19 reads the arguments from basic._ANSIBLE_ARGS
-    import contextlib
-    from unittest import mock
-
-    from ansible.module_utils import basic
-
-    @contextlib.contextmanager
-    def patch_module_args(args):
-        arguments = dict({"_ansible_remote_tmp": "/tmp", "_ansible_keep_remote_files": False}, **args)
-        with mock.patch.object(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": arguments}).encode()):
-            yield
-
-
 from ansible_collections.hzel.cloud.plugins.module_utils import _module
 from ansible_collections.hzel.cloud.plugins.modules import hzel_container, hzel_container_info, hzel_containers
 from ansible_collections.hzel.cloud.tests.unit.plugins.module_utils.fake_api import API, ID, LIST, RECORD
-
-TOKEN = "module-secret-token"
-
-
-def run_module(module, args, capsys):
-    with patch_module_args(dict({"api_url": API, "api_token": TOKEN, "api_retries": 0}, **args)):
-        with pytest.raises(SystemExit):
-            module.main()
-    return json.loads(capsys.readouterr().out)
+from ansible_collections.hzel.cloud.tests.unit.plugins.modules.runner import TOKEN, patch_module_args, run_module
 
 
 @responses.activate
@@ -206,3 +183,53 @@ def test_the_info_module_refuses_an_id_that_would_be_another_path(capsys):
         result = run_module(hzel_container_info, {"id": "../containers"}, capsys)
         assert not mock.calls
     assert result["failed"] is True and "UUID" in result["msg"]
+
+
+@responses.activate
+def test_a_refused_create_fails_with_the_api_code_and_status(capsys):
+    responses.get(LIST, json={"data": []})
+    responses.post(LIST, status=400, json={"error": {"code": "BAD_REQUEST", "message": "memory_mb: too large"}})
+    result = run_module(hzel_container, {"hostname": "web-9", "memory_mb": 99999}, capsys)
+    assert result["failed"] is True and "memory_mb: too large" in result["msg"]
+    assert result["error_code"] == "BAD_REQUEST" and result["status"] == 400
+    assert result["container"] is None
+
+
+@responses.activate
+def test_a_fleet_returns_the_api_code_and_status_of_each_failed_item(capsys):
+    responses.get(LIST, json={"data": []})
+    responses.post(LIST, json={"data": dict(RECORD, state="running")})
+    responses.post(LIST, status=400, json={"error": {"code": "BAD_REQUEST", "message": "memory_mb: too large"}})
+    result = run_module(
+        hzel_containers, {"containers": [{"hostname": "web-1"}, {"hostname": "web-9"}], "parallelism": 1}, capsys
+    )
+    assert result["failed"] is True and result["failures"].keys() == {"web-9"}
+    assert result["failure_details"] == {"web-9": {"error_code": "BAD_REQUEST", "status": 400}}
+    assert result["error_code"] == "BAD_REQUEST" and result["status"] == 400
+
+
+@responses.activate
+def test_a_fleet_of_two_containers_of_one_hostname_reports_each_by_id(capsys):
+    twins = [
+        dict(RECORD, hostname="twin", state="stopped", id="01942cf7-0000-7000-8000-00000000007%d" % n) for n in (1, 2)
+    ]
+    responses.get(LIST, json={"data": twins})
+    for twin in twins:
+        responses.post(LIST + "/%s/start" % twin["id"], json={"data": dict(twin, state="running")})
+    result = run_module(
+        hzel_containers, {"containers": [{"id": twin["id"]} for twin in twins], "state": "running"}, capsys
+    )
+    assert result["changed"] is True
+    assert result["actions"] == {"twin (%s)" % twin["id"]: "start" for twin in twins}
+
+
+def test_an_unexpected_exception_is_one_message_with_its_class_and_no_token(capsys, monkeypatch):
+    class Exploding:
+        def list(self):
+            raise RecursionError("maximum recursion depth exceeded near %s" % TOKEN)
+
+    monkeypatch.setattr(_module, "build_client", lambda params, pool_size: Exploding())
+    result = run_module(hzel_container_info, {}, capsys)
+    assert result["failed"] is True
+    assert result["msg"].startswith("Unexpected error (RecursionError): maximum recursion depth exceeded near ")
+    assert TOKEN not in json.dumps(result) and "Traceback" not in json.dumps(result)
