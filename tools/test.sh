@@ -1,26 +1,27 @@
 #!/usr/bin/env bash
 # The whole test suite. On every ansible-core of the matrix (common.sh: CORES): sanity (every
 # target Python found here for compile and import), units, and integration against the emulator
-# (every target on the lowest, the development and the newest core; the README's playbooks and the
-# role on the others). On the development core: the emulator's tests, style (ruff, mypy, pre-commit),
+# (every target on the lowest, the development and the newest core; the README's playbooks, the
+# role and the hosts over SSH on the others). On the development core: the emulator's tests, style (ruff, mypy, pre-commit),
 # ansible-lint, the README's examples, the changelog, the collection docs and docsite, a built and
-# installed tarball, and a release in a scratch copy.
+# installed tarball, and a release in a scratch copy; the event source and rulebooks on the real
+# ansible-rulebook (eda).
 #
 # Usage: tools/test.sh [stage[@core] ...]     (no argument: everything)
 #   matrix stages: sanity units integration          (on every core, or only @core)
-#   other stages:  emulator style lint docs changelog collection-docs build release
+#   other stages:  emulator style lint docs changelog collection-docs build release eda
 # One line per stage as it ends (a failing stage also prints the end of its log); each log stays in
-# tests/output/suite/; a table of stage x core closes the run. HZEL_TEST_JOBS sets how many jobs
+# tests/output/suite/ (HZEL_TEST_LOGS moves them); a table of stage x core closes the run. HZEL_TEST_JOBS sets how many jobs
 # run at once (default 2).
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "$0")/common.sh"
 
 MATRIX_STAGES=(sanity units integration)
-OTHER_STAGES=(emulator style lint docs changelog collection-docs build release)
+OTHER_STAGES=(emulator style lint docs changelog collection-docs build release eda)
 FULL_INTEGRATION=("${CORES[0]%%/*}" "$DEV_CORE" "${CORES[${#CORES[@]}-1]%%/*}")
 JOBS=${HZEL_TEST_JOBS:-2}
-LOGS=$ROOT/tests/output/suite
+LOGS=${HZEL_TEST_LOGS:-$ROOT/tests/output/suite}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/hzel-test.XXXXXX")
 RESULTS=$WORK/results
 # ansible-test builds its virtualenvs under ~/.ansible/test: one builder at a time.
@@ -44,7 +45,7 @@ stage_integration() {
     local targets=()
     # shellcheck disable=SC2076
     if [[ ! " ${FULL_INTEGRATION[*]} " =~ " $CORE " ]]; then
-        targets=(hzel_fleet)  # the README's playbooks and the role
+        targets=(hzel_fleet hzel_connect)  # the README's playbooks, the role, and the hosts over SSH
     fi
     start_emulator "$JOB_WORK/emulator" --provision-seconds 0.6
     cat > "$COLLECTION/tests/integration/integration_config.yml" <<CONFIG
@@ -53,6 +54,8 @@ hzel_api_url: $EMULATOR_URL
 hzel_api_token: hzel-demo-token
 hzel_other_token: hzel-bob-token
 hzel_admin_token: hzel-admin-token
+hzel_ssh_port: $EMULATOR_SSH_PORT
+hzel_ssh_dir: $EMULATOR_SSH_DIR
 CONFIG
     local status=0
     (cd "$COLLECTION" && ansible-test integration --local --python "$CORE_PYTHON" --color no ${targets[@]+"${targets[@]}"}) \
@@ -87,7 +90,8 @@ stage_collection-docs() {
     (cd "$COLLECTION" && antsibull-docs lint-collection-docs --plugin-docs .)
     "$ROOT/tools/docs_site.sh" "$JOB_WORK/site"
     local page
-    for page in hzel_container_module hzel_containers_module hzel_container_info_module hzel_inventory hzel_fleet_role; do
+    for page in hzel_container_module hzel_containers_module hzel_container_info_module hzel_inventory hzel_fleet_role \
+        usage_filter to_fleet_filter docsite/connecting docsite/event_driven_ansible; do
         grep -q "hzel.cloud" "$JOB_WORK/site/build/html/collections/hzel/cloud/$page.html"
     done
     echo "docsite built: $(find "$JOB_WORK/site/build/html" -name '*.html' | wc -l) pages"
@@ -111,6 +115,9 @@ stage_release() {
     [ -f "$copy/dist/hzel-cloud-9.8.7.tar.gz" ]
     echo "release 9.8.7 in a scratch copy: version, changelog and tarball"
 }
+
+# version_at_least_1: galaxy.yml's version is 1.0.0 or later (what Automation Hub requires of certified content).
+version_at_least_1() { ! grep -Eq '^version: 0\.' "$ROOT/galaxy.yml"; }
 
 stage_build() {
     local out=$JOB_WORK/build
@@ -154,7 +161,59 @@ EE
     ansible-builder create -f "$out/execution-environment.yml" -c "$out/context" --output-filename Containerfile >/dev/null
     grep -q "ansible-galaxy collection install" "$out/context/Containerfile"
     grep -q "hzel.cloud" "$out/context/_build/requirements.yml"
-    echo "built and installed $(basename "$out"/hzel-cloud-*.tar.gz); ansible-doc reads it; ansible-builder finds its requirements"
+    # The example decision environment, as the installed collection ships it.
+    ansible-builder create -f "$installed/meta/decision-environment.yml" -c "$out/de-context" \
+        --output-filename Containerfile >/dev/null
+    grep -q "hzel.cloud" "$out/de-context/_build/requirements.yml"
+    grep -q "^ansible-rulebook" "$out/de-context/_build/requirements.txt"
+    grep -q "^java-17-openjdk" "$out/de-context/_build/bindep.txt"
+    # The importer that Galaxy and Automation Hub run on an upload, with its ansible-lint step (its
+    # ansible-test step needs a container engine; the sanity stages run that). Clean means no line of
+    # its output is a warning or an error.
+    ensure_tool_venv importer "$ROOT/tests/requirements-importer.txt"
+    (cd "$out" && PATH="$TOOL_VENV/bin:$PATH" \
+        GALAXY_IMPORTER_REQUIRE_V1_OR_GREATER="$(version_at_least_1 && echo true || echo false)" \
+        "$TOOL_VENV/bin/python" -m galaxy_importer.main "$(basename "$out"/hzel-cloud-*.tar.gz)") >"$out/importer.out" 2>&1 \
+        || { cat "$out/importer.out"; return 1; }
+    grep -q "^Importer processing completed successfully" "$out/importer.out" || { cat "$out/importer.out"; return 1; }
+    if grep -Ei "^(WARNING|ERROR)|warning:|error:" "$out/importer.out"; then
+        echo "galaxy-importer is not clean" >&2
+        return 1
+    fi
+    echo "built and installed $(basename "$out"/hzel-cloud-*.tar.gz); ansible-doc reads it; ansible-builder finds its requirements; galaxy-importer accepts it"
+}
+
+# --- the eda stage: ansible-rulebook (pinned, in a virtualenv of its own) with a Java 17 JDK -------
+# eda_java: prints the JAVA_HOME of a Java 17 or newer, or fails with how to install one.
+eda_java() {
+    local java=${JAVA_HOME:+$JAVA_HOME/bin/java} version
+    local hint="install a Java 17 JDK (Debian, Ubuntu: apt-get install openjdk-17-jdk-headless; Fedora, RHEL: dnf install java-17-openjdk-headless) and put its java on PATH or set JAVA_HOME"
+    if [ -z "$java" ] || [ ! -x "$java" ]; then
+        java=$(command -v java 2>/dev/null || true)
+    fi
+    if [ -z "$java" ]; then
+        echo "ansible-rulebook needs Java 17 and no java was found (JAVA_HOME unset or without bin/java, none on PATH): $hint" >&2
+        return 1
+    fi
+    version=$("$java" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1)
+    if [ -z "$version" ] || [ "$version" -lt 17 ]; then
+        echo "ansible-rulebook needs Java 17 or newer; $java is version ${version:-unknown}: $hint" >&2
+        return 1
+    fi
+    dirname "$(dirname "$(readlink -f "$java")")"
+}
+
+stage_eda() {
+    local status=0
+    JAVA_HOME=$(eda_java) || return 1
+    export JAVA_HOME
+    ensure_tool_venv eda "$ROOT/tests/requirements-eda.txt"
+    "$TOOL_VENV/bin/ansible-rulebook" --version | head -n 1
+    start_emulator "$JOB_WORK/eda-emulator" --provision-seconds 0.5
+    "$PY" "$ROOT/tests/eda/run_eda.py" --venv "$TOOL_VENV" --emulator "$EMULATOR_URL" \
+        --collections "$COLLECTIONS_DIR" --work "$JOB_WORK/eda" || status=$?
+    stop_emulator
+    return $status
 }
 
 # --- running ------------------------------------------------------------------------------------
@@ -275,7 +334,7 @@ for line in open(path, encoding="utf-8"):
     stage, core, result, seconds = line.strip().split("|")
     rows.setdefault(stage, {})[core] = "%s %ss" % (result, seconds)
 order = ["sanity", "units", "integration", "emulator", "style", "lint", "docs", "changelog", "collection-docs",
-         "build", "release"]
+         "build", "release", "eda"]
 width = max([len(stage) for stage in rows] + [5]) + 2
 print("stage".ljust(width) + "".join(core.ljust(12) for core in cores))
 for stage in sorted(rows, key=lambda name: order.index(name) if name in order else len(order)):

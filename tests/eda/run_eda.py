@@ -1,0 +1,466 @@
+# Copyright: hzel.cloud contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The 'eda' stage: hzel.cloud.hzel_events and the collection's rulebooks on the real ansible-rulebook,
+against the emulator.
+
+Usage: run_eda.py --venv DIR --emulator URL --collections DIR --work DIR [scenario ...]
+The collection must be importable from DIR/ansible_collections/hzel/cloud. Prints one line per scenario
+and the delay figures; exits 1 naming the first scenario that failed, with the end of its output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+TOKEN = "hzel-demo-token"
+# How long a wait may last before the scenario fails as hung; no check is about time.
+GUARD = 120
+MARKER_FILE = "owned-by-an-event"
+EVENT_LINE = re.compile(r"HZEL-EVENT (\{.*\})\s*$")
+HEADER = re.compile(r"^\*\* (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) \[debug\]")
+
+
+class Failure(Exception):
+    pass
+
+
+class Emulator:
+    def __init__(self, url):
+        self.url = url.rstrip("/")
+
+    def api(self, method, path, token=TOKEN, body=None):
+        reply = requests.request(
+            method,
+            self.url + "/api/v1" + path,
+            json=body,
+            headers={"Authorization": "Bearer %s" % token},
+            timeout=30,
+        )
+        reply.raise_for_status()
+        return reply.json()["data"]
+
+    def control(self, method, path, body=None):
+        reply = requests.request(method, self.url + "/_emulator/" + path, json=body, timeout=30)
+        reply.raise_for_status()
+        return reply.json() if reply.content else None
+
+    def reset(self):
+        self.control("POST", "reset")
+        self.control("PUT", "settings", {"provision_seconds": 0.5})
+
+    def faults(self, *rules):
+        self.control("PUT", "faults", {"faults": list(rules)})
+
+    def requests_of(self, key):
+        return self.control("GET", "stats")["by_request"].get(key, 0)
+
+    def create(self, hostname):
+        return self.api("POST", "/containers", body={"hostname": hostname})
+
+    def power(self, container_id, action):
+        return self.api("POST", "/containers/%s/%s" % (container_id, action))
+
+
+class Rulebook:
+    """ansible-rulebook in a subprocess; its debug lines HZEL-EVENT {...} are the events it received."""
+
+    def __init__(self, options, name, rulebook, variables, inventory=None, token=TOKEN):
+        self.name = name
+        self.work = Path(options.work) / name
+        self.work.mkdir(parents=True, exist_ok=True)
+        variables_file = self.work / "vars.json"
+        variables_file.write_text(json.dumps(variables))
+        if inventory is None:  # a localhost of this Python, for playbooks of the stage's own
+            inventory = self.work / "inventory.yml"
+            inventory.write_text(
+                "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
+                "      ansible_python_interpreter: \"{{ ansible_playbook_python }}\"\n"
+            )
+        venv_bin = os.path.join(options.venv, "bin")
+        self.env = dict(
+            os.environ,
+            PATH=venv_bin + os.pathsep + os.environ["PATH"],
+            ANSIBLE_COLLECTIONS_PATH=options.collections,
+            HZEL_API_URL=options.emulator,
+            HZEL_API_TOKEN=token,
+            ANSIBLE_LOCAL_TEMP=str(self.work / "tmp"),
+            ANSIBLE_NOCOLOR="1",
+        )
+        self.command = [
+            os.path.join(venv_bin, "ansible-rulebook"),
+            "-r",
+            str(rulebook),
+            "-i",
+            str(inventory),
+            "--vars",
+            str(variables_file),
+            "--shutdown-delay",
+            "1",
+        ]
+        self.lines = []
+        self.events = []
+        self.process = None
+        self.reader = None
+
+    def __enter__(self):
+        self.output = open(self.work / "output.txt", "w")
+        self.process = subprocess.Popen(
+            self.command,
+            cwd=self.work,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.reader.join(10)
+        self.output.close()
+
+    def _read(self):
+        last_header = None
+        for line in self.process.stdout:
+            self.output.write(line)
+            self.output.flush()
+            self.lines.append(line)
+            header = HEADER.match(line)
+            if header:
+                last_header = datetime.strptime(header.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+                continue
+            found = EVENT_LINE.search(line)
+            if found:
+                self.events.append((last_header or time.time(), json.loads(found.group(1))))
+
+    def tail(self, count=40):
+        return "".join(self.lines[-count:])
+
+    def wait_for(self, what, predicate):
+        deadline = time.monotonic() + GUARD
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            if self.process.poll() is not None:
+                time.sleep(0.5)  # let the reader take the last lines
+                if predicate():
+                    return
+                raise Failure(
+                    "%s: ansible-rulebook ended (code %s) before %s" % (self.name, self.process.returncode, what)
+                )
+            time.sleep(0.05)
+        raise Failure("%s: no %s within %ds" % (self.name, what, GUARD))
+
+    def wait_for_event(self, kind, hostname=None, state=None, since=0):
+        def seen():
+            return self.find(kind, hostname, state, since) is not None
+
+        self.wait_for("%s event for %s" % (kind, hostname or "the API"), seen)
+        return self.find(kind, hostname, state, since)
+
+    def find(self, kind, hostname=None, state=None, since=0):
+        for index, (stamp, event) in enumerate(self.events[since:], since):
+            container = event.get("container") or {}
+            if event["type"] == kind and container.get("hostname") == hostname:
+                if state is None or container.get("state") == state:
+                    return index, stamp, event
+        return None
+
+
+def check(condition, message):
+    if not condition:
+        raise Failure(message)
+
+
+def record_rulebook(options, name, **source):
+    variables = {
+        "startup_events": "none",
+        "thresholds": {},
+        "poll_failures": 3,
+        "hostnames": ["*"],
+    }
+    variables.update(source)
+    return Rulebook(options, name, HERE / "rulebooks" / "record_events.yml", variables)
+
+
+def wait_until_polling(rulebook, emulator, polls=1):
+    start = emulator.requests_of("GET /api/v1/containers")
+    rulebook.wait_for(
+        "poll of the container list", lambda: emulator.requests_of("GET /api/v1/containers") >= start + polls
+    )
+
+
+# --- scenarios ----------------------------------------------------------------------------------------
+def scenario_events(options, emulator):
+    """created, a threshold, stopped, failed: each seen once, in order; then the delay of 20 changes."""
+    emulator.reset()
+    with record_rulebook(options, "events", thresholds={"memory_percent": 10}) as rulebook:
+        wait_until_polling(rulebook, emulator)
+        web = emulator.create("web-1")
+        created = rulebook.wait_for_event("created", "web-1")
+        exceeded = rulebook.wait_for_event("threshold_exceeded", "web-1")
+        emulator.power(web["id"], "stop")
+        stopped = rulebook.wait_for_event("state_changed", "web-1", "stopped")
+        emulator.create("fail-1")
+        failed = rulebook.wait_for_event("failed", "fail-1")
+        order = [created[0], exceeded[0], stopped[0], failed[0]]
+        check(order == sorted(order), "events: out of order: %s" % rulebook.events)
+        check(stopped[2]["previous_state"] == "running", "events: stopped event without previous_state running")
+        check(exceeded[2]["metric"] == "memory_percent", "events: threshold event for the wrong metric")
+        # Exactly one event per change: no (type, container, state) twice.
+        keys = [
+            (e["type"], (e.get("container") or {}).get("id"), (e.get("container") or {}).get("state"))
+            for _stamp, e in rulebook.events
+        ]
+        check(len(keys) == len(set(keys)), "events: an event was emitted twice: %s" % keys)
+        # The delay from a change to its event, over 20 changes.
+        delays = []
+        for number in range(20):
+            action, state = ("start", "running") if number % 2 == 0 else ("stop", "stopped")
+            since = len(rulebook.events)
+            # At a random point of the poll cycle: a change right after an event would always wait a whole interval.
+            time.sleep(random.uniform(0, 1))
+            emulator.power(web["id"], action)
+            changed_at = time.time()
+            stamp = rulebook.wait_for_event("state_changed", "web-1", state, since)[1]
+            delays.append(stamp - changed_at)
+        kinds = ", ".join(
+            "%s %s" % (e["type"], (e.get("container") or {}).get("hostname")) for _stamp, e in rulebook.events[:6]
+        )
+        print("  events in order: %s, ..." % kinds)
+        print(
+            "  delay from a change to its event at interval 1, over %d changes: median %.2fs, worst %.2fs"
+            % (len(delays), statistics.median(delays), max(delays))
+        )
+
+
+def scenario_restart(options, emulator):
+    """hzel.cloud.restart_on_threshold restarts the container over the threshold, and only it, once."""
+    emulator.reset()
+    big = emulator.create("big-1")
+    other = emulator.create("small-1")
+    for container in (big, other):
+        emulator.power(container["id"], "start")
+    inventory = Path(options.work) / "restart.hzel.yml"
+    inventory.parent.mkdir(parents=True, exist_ok=True)
+    inventory.write_text("plugin: hzel.cloud.hzel\n")
+    variables = {
+        "hzel_events_interval": 1,
+        "hzel_events_hostnames": ["big-*"],
+        "hzel_restart_memory_percent": 10,
+        "hzel_restart_margin": 5,
+    }
+    restarts = "POST /api/v1/containers/%s/restart"
+    with Rulebook(options, "restart", "hzel.cloud.restart_on_threshold", variables, inventory=inventory) as rulebook:
+        rulebook.wait_for("restart of big-1 through the API", lambda: emulator.requests_of(restarts % big["id"]) >= 1)
+        # Some polls more: the reading stays over the threshold, which is not a new crossing.
+        wait_until_polling(rulebook, emulator, polls=3)
+        rulebook.wait_for("end of the power playbook", lambda: any("PLAY RECAP" in line for line in rulebook.lines))
+    check(emulator.requests_of(restarts % big["id"]) == 1, "restart: big-1 was restarted more than once")
+    check(emulator.requests_of(restarts % other["id"]) == 0, "restart: a container outside the rule was restarted")
+    check(emulator.api("GET", "/containers/%s" % big["id"])["state"] == "running", "restart: big-1 is not running")
+    check(
+        any(re.search(r"big-1 is running", line) for line in rulebook.lines),
+        "restart: the power playbook did not report big-1",
+    )
+    print("  hzel.cloud.restart_on_threshold restarted big-1 once through hzel.cloud.power (POST .../restart: 1)")
+
+
+def scenario_reconcile(options, emulator):
+    """hzel.cloud.reconcile_fleet converges the fleet again when one of its containers stopped."""
+    emulator.reset()
+    keep = emulator.create("keep-1")
+    emulator.power(keep["id"], "start")
+    variables = {
+        "hzel_events_interval": 1,
+        "hzel_events_hostnames": ["keep-*"],
+        "hzel_fleet_containers": [{"hostname": "keep-1", "state": "running"}],
+    }
+    starts = "POST /api/v1/containers/%s/start" % keep["id"]
+    before = emulator.requests_of(starts)
+    with Rulebook(options, "reconcile", "hzel.cloud.reconcile_fleet", variables) as rulebook:
+        wait_until_polling(rulebook, emulator, polls=2)
+        emulator.power(keep["id"], "stop")
+        rulebook.wait_for("start of keep-1 through the API", lambda: emulator.requests_of(starts) > before)
+        rulebook.wait_for("end of the provision playbook", lambda: any("PLAY RECAP" in line for line in rulebook.lines))
+    check(emulator.api("GET", "/containers/%s" % keep["id"])["state"] == "running", "reconcile: keep-1 is not running")
+    check(
+        any(re.search(r"localhost +: ok=\d+ +changed=1 ", line) for line in rulebook.lines),
+        "reconcile: the provision playbook did not change the fleet",
+    )
+    print("  hzel.cloud.reconcile_fleet started keep-1 again through hzel.cloud.provision after it stopped")
+
+
+def scenario_refused_token(options, emulator):
+    """A refused token ends ansible-rulebook with a non-zero code, and the token is nowhere in its output."""
+    emulator.reset()
+    secret = "refused-Secret-token-31337"
+    rulebook = Rulebook(
+        options,
+        "refused",
+        HERE / "rulebooks" / "record_events.yml",
+        {"startup_events": "none", "thresholds": {}, "poll_failures": 3, "hostnames": ["*"]},
+        token=secret,
+    )
+    with rulebook:
+        rulebook.wait_for("end of ansible-rulebook", lambda: rulebook.process.poll() is not None)
+    output = "".join(rulebook.lines)
+    check(rulebook.process.returncode != 0, "refused: ansible-rulebook ended with code 0")
+    check("refused the api_token" in output, "refused: no message about the token:\n%s" % rulebook.tail())
+    check(secret not in output, "refused: the token is in the output")
+    check(secret[:10] not in output, "refused: part of the token is in the output")
+    print(
+        "  a refused token ends ansible-rulebook with code %d; the token is not in its output"
+        % rulebook.process.returncode
+    )
+
+
+def scenario_poll_failures(options, emulator):
+    """A burst of 503 gives one poll_failed, then one poll_recovered."""
+    emulator.reset()
+    emulator.faults({"kind": "status", "status": 503, "method": "GET", "path": "^/api/v1/containers$", "count": 4})
+    with record_rulebook(options, "poll-failures", poll_failures=2) as rulebook:
+        rulebook.wait_for_event("poll_recovered")
+        wait_until_polling(rulebook, emulator, polls=2)
+    kinds = [event["type"] for _stamp, event in rulebook.events]
+    check(kinds == ["poll_failed", "poll_recovered"], "poll failures: events %s" % kinds)
+    failed = rulebook.events[0][1]
+    check(failed["status"] == 503 and failed["failures"] == 2, "poll failures: poll_failed carries %s" % failed)
+    check(rulebook.events[1][1]["failures"] == 4, "poll failures: poll_recovered carries %s" % rulebook.events[1][1])
+    print("  4 polls answered 503: one poll_failed (after 2), one poll_recovered (after 4)")
+
+
+def scenario_hostile(options, emulator):
+    """Template markers and malformed records from the API never reach a playbook."""
+    emulator.reset()
+    work = Path(options.work) / "hostile"
+    record_dir = work / "recorded"
+    record_dir.mkdir(parents=True, exist_ok=True)
+    marker_path = work / MARKER_FILE
+    marker = "{{ lookup('ansible.builtin.pipe', 'touch %s') }}" % marker_path
+
+    def record(number, **fields):
+        value = {
+            "id": "01942cf7-0000-7000-8000-%012d" % number,
+            "user_id": "01942cf6-0000-7000-8000-000000000001",
+            "hostname": "safe-%d" % number,
+            "state": "running",
+            "cpu_cores": 1,
+            "memory_mb": 512,
+            "disk_gb": 18,
+            "created_at": "2026-11-29T00:00:00Z",
+        }
+        value.update(fields)
+        return value
+
+    hostile_list = [
+        record(1, note=marker),
+        record(2, hostname=marker),
+        record(3, state=marker),
+        record(4, created_at=marker),
+        record(5, id=marker),
+        record(6, cpu_cores=marker),
+        record(7, user_id="{% for x in range(3) %}x{% endfor %}"),
+    ]
+    emulator.faults(
+        {
+            "kind": "reply",
+            "method": "GET",
+            "path": "^/api/v1/containers$",
+            "count": 3,
+            "body": json.dumps({"data": hostile_list}),
+        },
+        {
+            "kind": "reply",
+            "method": "GET",
+            "path": "^/api/v1/containers$",
+            "count": 1,
+            "status": 500,
+            "body": json.dumps({"error": {"code": "INTERNAL_ERROR", "message": marker}}),
+        },
+    )
+    variables = {"record_dir": str(record_dir), "record_playbook": str(HERE / "playbooks" / "record_event.yml")}
+    with Rulebook(options, "hostile", HERE / "rulebooks" / "hostile.yml", variables) as rulebook:
+        rulebook.wait_for(
+            "four recorded events (observed, poll_failed, poll_recovered, vanished)",
+            lambda: len(list(record_dir.glob("*.json"))) >= 4,
+        )
+    recorded = [json.loads(path.read_text()) for path in sorted(record_dir.glob("*.json"))]
+    kinds = sorted(event["hzel"]["type"] for event in recorded)
+    check(not marker_path.exists(), "hostile: a template in an event ran on the controller")
+    check(kinds == ["observed", "poll_failed", "poll_recovered", "vanished"], "hostile: recorded %s" % kinds)
+    text = json.dumps(recorded)
+    check(not re.search(r"\{[{%#]", text), "hostile: a template marker reached a playbook: %s" % text)
+    check("note" not in text, "hostile: a field outside the reference reached a playbook")
+    hostnames = {e["hzel"]["container"]["hostname"] for e in recorded if "container" in e["hzel"]}
+    check(hostnames == {"safe-1"}, "hostile: containers %s reached a playbook" % hostnames)
+    check(
+        any("skipped 6 container records" in line for line in rulebook.lines),
+        "hostile: no warning about the skipped records",
+    )
+    print("  6 hostile records skipped with a warning, template markers in errors neutralised; nothing ran")
+
+
+SCENARIOS = {
+    "events": scenario_events,
+    "restart": scenario_restart,
+    "reconcile": scenario_reconcile,
+    "refused": scenario_refused_token,
+    "poll-failures": scenario_poll_failures,
+    "hostile": scenario_hostile,
+}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--venv", required=True)
+    parser.add_argument("--emulator", required=True)
+    parser.add_argument("--collections", required=True)
+    parser.add_argument("--work", required=True)
+    parser.add_argument("scenarios", nargs="*", default=list(SCENARIOS))
+    options = parser.parse_args()
+    emulator = Emulator(options.emulator)
+    failed = []
+    for name in options.scenarios:
+        started = time.monotonic()
+        try:
+            SCENARIOS[name](options, emulator)
+        except Failure as failure:
+            failed.append(name)
+            print("FAIL  %s: %s" % (name, failure))
+            output = Path(options.work) / name / "output.txt"
+            if output.exists():
+                print("      | " + "\n      | ".join(output.read_text().splitlines()[-40:]))
+        else:
+            print("ok    %s (%ds)" % (name, time.monotonic() - started))
+        finally:
+            emulator.faults()
+    print("%d passed, %d failed" % (len(options.scenarios) - len(failed), len(failed)))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
