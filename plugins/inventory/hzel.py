@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: hzel
 short_description: hzel containers as inventory hosts
-version_added: 0.1.0
+version_added: 1.0.0
 author:
   - hzel.cloud contributors (@hzel)
 description:
@@ -85,7 +85,6 @@ options:
     type: str
     choices: [none, hostname, fqdn]
     default: none
-    version_added: 0.2.0
   host_domain:
     description:
       - The DNS domain under which the containers' hostnames resolve, for O(connect_with=fqdn), for example
@@ -95,7 +94,6 @@ options:
         One trailing dot is accepted and dropped (V(example.net.) gives the same C(ansible_host) as V(example.net));
         a leading dot is an error.
     type: str
-    version_added: 0.2.0
   connection_vars:
     description:
       - Connection variables set on every host, as they are written (literal values, never templated; a value
@@ -120,7 +118,6 @@ options:
       - O(compose) is applied after this option and can override any of these variables.
     type: dict
     default: {}
-    version_added: 0.2.0
 notes:
   - "Values from the API and from O(connection_vars) are data, never templates, on every supported ansible-core.
     A string from the API is left plain only when it is made of letters, digits and C(. _ : + -) (as ids,

@@ -171,7 +171,7 @@ class ContainersAPI:
             failure = exc
             refused = False
         else:
-            return self._record(data, "POST", self.PATH)
+            return self._created(data, spec)
         if refused or (failure.status or 0) >= 500:
             found = self._one_by_hostname(hostname)
             if found is not None:
@@ -185,6 +185,23 @@ class ContainersAPI:
                     failure.code,
                 )
         raise failure
+
+    def _created(self, data: Any, spec: Dict[str, Any]) -> Record:
+        """The record a create answered, if it is the container that was asked for."""
+        record = self._record(data, "POST", self.PATH)
+        differs = [
+            "%s %s" % (field, self._excerpt(record[field], 80))
+            for field in ("hostname",) + tuple(name for name in sorted(spec) if name != "hostname")
+            if record.get(field) != spec[field]
+        ]
+        if differs:
+            raise self._unexpected(
+                "POST",
+                self.PATH,
+                "a container that is not the one asked for (%s; asked for %s)"
+                % (", ".join(differs), ", ".join("%s %s" % (name, spec[name]) for name in sorted(spec))),
+            )
+        return record
 
     def start(self, container_id: str) -> Record:
         return self._power(container_id, "start", repeatable=True)

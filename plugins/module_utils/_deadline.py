@@ -100,12 +100,28 @@ class _DeadlineSocket:
 
 if HAS_REQUESTS:
 
-    class _DeadlineHTTPConnection(HTTPConnection):
+    class _DeadlineTunnel:
+        """The CONNECT exchange with an HTTP proxy (inside connect()) keeps the deadline too.
+
+        Only while the tunnel is set up: TLS is then wrapped around the plain socket, as usual.
+        """
+
+        sock: Any
+
+        def _tunnel(self) -> None:
+            plain = self.sock
+            self.sock = _DeadlineSocket(plain)
+            try:
+                super()._tunnel()  # type: ignore[misc]
+            finally:
+                self.sock = plain
+
+    class _DeadlineHTTPConnection(_DeadlineTunnel, HTTPConnection):
         def connect(self) -> None:
             super().connect()
             self.sock = _DeadlineSocket(self.sock)
 
-    class _DeadlineHTTPSConnection(HTTPSConnection):
+    class _DeadlineHTTPSConnection(_DeadlineTunnel, HTTPSConnection):
         def connect(self) -> None:
             super().connect()
             self.sock = _DeadlineSocket(self.sock)

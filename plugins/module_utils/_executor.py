@@ -141,9 +141,10 @@ class FleetOutcome:
             return next(iter(self.failures.values())).message
         listed = ["%s: %s" % (name, message) for name, message in list(self.failure_map.items())[:LISTED_PROBLEMS]]
         more = len(self.failures) - LISTED_PROBLEMS
-        return "%d of %d containers did not converge (the others did): %s%s" % (
+        return "%d of %d containers did not converge%s: %s%s" % (
             len(self.failures),
             len(self.steps),
+            " (the others did)" if len(self.failures) < len(self.steps) else "",
             "; ".join(listed),
             "; and %d more (see 'failures')" % more if more > 0 else "",
         )

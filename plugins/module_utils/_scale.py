@@ -29,6 +29,7 @@ from ansible_collections.hzel.cloud.plugins.module_utils._plan import HOSTNAME_R
 Record = Dict[str, Any]
 
 COUNT_MAX = 1000
+HOSTNAME_MAX = 63
 INDEX_MAX = 10**6
 INDEX_START_DEFAULT = 1
 # One placeholder: {index}, or {index:0Nd} for zero padding to N digits.
@@ -47,7 +48,13 @@ class HostnamePattern(NamedTuple):
 
     def index_of(self, hostname: Any) -> Optional[int]:
         """The index whose rendering is exactly ``hostname``, or None: ``web-01`` is not ``web-{index}``'s."""
-        if not isinstance(hostname, str) or not hostname.startswith(self.prefix) or not hostname.endswith(self.suffix):
+        # A hostname longer than a DNS label is no member (and its digits need not be read as a number).
+        if (
+            not isinstance(hostname, str)
+            or len(hostname) > HOSTNAME_MAX
+            or not hostname.startswith(self.prefix)
+            or not hostname.endswith(self.suffix)
+        ):
             return None
         digits = hostname[len(self.prefix) : len(hostname) - len(self.suffix)]
         if not digits.isdigit() or not digits.isascii():

@@ -17,6 +17,7 @@ user gave, an exception of the HTTP library).
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from typing import Any, List
@@ -42,13 +43,21 @@ def excerpt(text: Any, limit: int = EXCERPT_LIMIT) -> str:
 
 
 def secret_forms(secret: str) -> List[str]:
-    """Every form in which a secret could show up in a message: raw, escaped, quoted, JSON."""
+    """Every form in which a secret could show up in a message: raw, escaped, quoted, JSON, HTML."""
+    in_json = json.dumps(secret)[1:-1]
+    percent = quote(secret, safe="")
     forms = {
         secret,
         repr(secret)[1:-1],
-        json.dumps(secret)[1:-1],
+        in_json,
+        # JSON encoders that escape '/' (PHP's json_encode), and pages that escape HTML.
+        in_json.replace("/", "\\/"),
+        html.escape(secret),
+        html.escape(secret, quote=False),
         secret.encode("unicode_escape").decode("ascii", "replace"),
-        quote(secret, safe=""),
+        percent,
+        re.sub(r"%[0-9A-F]{2}", lambda match: match.group(0).lower(), percent),
+        quote(secret),
     }
     # Longest first, so that a form containing another is replaced whole.
     return sorted((form for form in forms if len(form) >= 4), key=len, reverse=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: hzel_container
 short_description: Ensure a hzel container exists, with the given spec and power state
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Creates a hzel container when none with the given O(hostname) exists, then brings it to the requested power state.
   - Idempotent; a run that changes nothing sends exactly one HTTP request (the lookup) and no POST.

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: hzel_container_info
 short_description: Read hzel containers and their metrics
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Lists the hzel containers visible to the API token (an admin token sees every container), optionally only those
     matching an id, a hostname or a set of states, and optionally with their current CPU, memory and disk use.

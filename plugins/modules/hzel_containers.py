@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: hzel_containers
 short_description: Converge a whole fleet of hzel containers in one task
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - Ensures that every container of O(containers) exists with its spec and power state, in one task.
   - "B(Scale by count.) Or brings the group of containers whose hostnames O(hostname_pattern) renders (for example

@@ -94,6 +94,26 @@ def test_a_create_refused_because_a_concurrent_run_took_the_hostname_adopts_that
     assert client.create({"hostname": "web-1"}) == dict(RECORD, state="provisioning", adopted=True)
 
 
+@pytest.mark.parametrize(
+    "answered, named",
+    [
+        (dict(RECORD, hostname="other-1"), "hostname other-1"),
+        (dict(RECORD, cpu_cores=4), "cpu_cores 4"),
+    ],
+)
+def test_a_create_answered_with_another_container_is_an_unexpected_reply(api, client, answered, named):
+    api.post(LIST, status=201, json={"data": answered})
+    with pytest.raises(HzelUnexpectedReply) as failure:
+        client.create({"hostname": "web-1", "cpu_cores": RECORD["cpu_cores"]})
+    assert "not the one asked for" in failure.value.message and named in failure.value.message
+    assert "asked for cpu_cores %d, hostname web-1" % RECORD["cpu_cores"] in failure.value.message
+
+
+def test_a_create_answered_with_the_container_asked_for_returns_it(api, client):
+    api.post(LIST, status=201, json={"data": dict(RECORD, state="provisioning")})
+    assert client.create({"hostname": "web-1", "memory_mb": RECORD["memory_mb"]}) == dict(RECORD, state="provisioning")
+
+
 def test_a_hostname_held_by_another_account_says_so(api, client):
     api.post(LIST, status=400, json={"error": {"code": "BAD_REQUEST", "message": "hostname: web-1 is already in use"}})
     api.get(LIST, json={"data": []})

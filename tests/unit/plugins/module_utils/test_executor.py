@@ -365,3 +365,11 @@ def test_a_refusal_while_deriving_the_items_is_raised_before_any_post():
     with pytest.raises(PlanRefused):
         FleetExecutor(api, FleetSettings()).converge_derived(derive)
     assert api.calls == [("list",)]
+
+
+def test_a_fleet_where_every_container_failed_does_not_claim_that_others_converged():
+    api = FakeAPI(fail={"web-0": refused(), "web-1": refused()})
+    with pytest.raises(FleetFailed) as failure:
+        converge(api, fleet(2), state="running")
+    assert "2 of 2 containers did not converge:" in failure.value.message
+    assert "the others" not in failure.value.message

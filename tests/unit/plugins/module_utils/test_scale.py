@@ -315,3 +315,9 @@ def test_every_group_parameter_is_checked_before_any_request(arguments, says):
 
 def test_a_group_without_index_start_creates_from_one():
     assert scale_group("web-{index}", 1, None).index_start == 1
+
+
+def test_a_hostname_longer_than_a_dns_label_is_no_member_whatever_its_digits():
+    pattern = parse_pattern("web-{index}")
+    assert pattern.index_of("web-" + "1" * 5000) is None
+    assert pattern.index_of("web-" + "1" * 59) is not None

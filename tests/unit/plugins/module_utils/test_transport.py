@@ -273,6 +273,28 @@ def test_an_api_that_echoes_the_token_never_gets_it_into_a_message(api, status, 
     assert "********" in failure.value.message
 
 
+SPECIAL_TOKEN = "hzelQ2/x+Yz9&kLm0<=>"
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        json.dumps(SPECIAL_TOKEN)[1:-1].replace("/", "\\/"),
+        "hzelQ2/x+Yz9&amp;kLm0&lt;=&gt;",
+        "hzelQ2%2Fx%2BYz9%26kLm0%3C%3D%3E",
+        "hzelQ2%2fx%2bYz9%26kLm0%3c%3d%3e",
+        "hzelQ2/x%2BYz9%26kLm0%3C%3D%3E",
+    ],
+)
+def test_a_token_echoed_escaped_for_json_html_or_a_url_is_scrubbed(api, form):
+    client = HzelClient(API, SPECIAL_TOKEN, retries=0)
+    api.get(LIST, status=502, body="<pre>Authorization: Bearer %s</pre>" % form, content_type="text/html")
+    with pytest.raises(HzelError) as failure:
+        client.list()
+    assert "kLm0" not in failure.value.message and "hzelQ2" not in failure.value.message
+    assert "********" in failure.value.message
+
+
 def test_a_token_cut_by_the_length_bound_leaves_no_prefix_behind(api):
     client = HzelClient(API, TOKEN, retries=0)
     # Placed so that the excerpt's cut would fall in the middle of the token.
@@ -349,6 +371,44 @@ def test_api_timeout_is_a_deadline_for_the_whole_request_not_per_byte():
         assert len(_TrickleHandler.sent) < 200
     finally:
         server.shutdown()
+
+
+class _TricklingProxy(http.server.BaseHTTPRequestHandler):
+    """An HTTP proxy that accepts a CONNECT and then trickles the header lines of its answer."""
+
+    lines_sent = []
+
+    def do_CONNECT(self):
+        self.wfile.write(b"HTTP/1.1 200 Connection established\r\n")
+        for index in range(60):
+            try:
+                for byte in b"X-Slow-%02d: y\r\n" % index:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.005)
+            except OSError:
+                return
+            self.lines_sent.append(index)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_deadline_also_bounds_the_connect_exchange_with_an_https_proxy(monkeypatch):
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TricklingProxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:%d" % proxy.server_address[1])
+    try:
+        client = HzelClient("https://hzel.invalid", TOKEN, timeout=0.5, retries=0, validate_certs=False)
+        with pytest.raises(HzelError):
+            client.list()
+        # Every byte came within 5 ms, and the whole answer takes over 4 s: only a deadline on the whole
+        # exchange ends it before the proxy has sent every line.
+        assert len(_TricklingProxy.lines_sent) < 60
+    finally:
+        proxy.shutdown()
 
 
 @pytest.mark.parametrize(
