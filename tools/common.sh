@@ -50,26 +50,33 @@ target_python_path() {
     echo "$path"
 }
 
-# ensure_core_venv CORE PYTHON_VERSION: a virtualenv with that ansible-core and tests/requirements-core.txt.
-ensure_core_venv() {
-    local core=$1 python_version=$2 python venv stamp want
-    venv=$ROOT/.venv-cores/$core
-    stamp=$venv/.requirements.sha
-    want=$( (echo "$core"; cat "$ROOT/tests/requirements-core.txt") | sha256sum | cut -d' ' -f1)
-    # shellcheck disable=SC2034  # read by test.sh
-    CORE_VENV=$venv
-    if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+# pinned_venv VENV PYTHON_VERSION WANT PIP_ARGS...: VENV made with that Python (python3 when the version is empty)
+# and "pip install PIP_ARGS", unless its stamp already says WANT (a hash of what it was made from).
+pinned_venv() {
+    local venv=$1 python_version=$2 want=$3 python=python3
+    shift 3
+    if [ -x "$venv/bin/python" ] && [ -f "$venv/.requirements.sha" ] && [ "$(cat "$venv/.requirements.sha")" = "$want" ]; then
         return 0
     fi
-    python=$(find_python "$python_version") || return 1
+    if [ -n "$python_version" ]; then python=$(find_python "$python_version") || return 1; fi
     rm -rf "$venv"
     "$python" -m venv "$venv"
-    if ! { "$venv/bin/python" -m pip install --upgrade pip && "$venv/bin/python" -m pip install \
-        "ansible-core==$core" -r "$ROOT/tests/requirements-core.txt"; } >"$venv/install.log" 2>&1; then
+    if ! { "$venv/bin/python" -m pip install --upgrade pip && "$venv/bin/python" -m pip install "$@"; } \
+        >"$venv/install.log" 2>&1; then
         tail -n 40 "$venv/install.log" >&2
         return 1
     fi
-    echo "$want" > "$stamp"
+    echo "$want" > "$venv/.requirements.sha"
+}
+
+# ensure_core_venv CORE PYTHON_VERSION: a virtualenv with that ansible-core and tests/requirements-core.txt.
+ensure_core_venv() {
+    local core=$1 python_version=$2
+    # shellcheck disable=SC2034  # read by test.sh
+    CORE_VENV=$ROOT/.venv-cores/$core
+    pinned_venv "$CORE_VENV" "$python_version" \
+        "$( (echo "$core"; cat "$ROOT/tests/requirements-core.txt") | sha256sum | cut -d' ' -f1)" \
+        "ansible-core==$core" -r "$ROOT/tests/requirements-core.txt"
 }
 
 ensure_venv() {
@@ -189,25 +196,10 @@ PY
     cp "$ROOT/tools/get_pip.py" "$HOME/.ansible/test/cache/get_pip_${version}.py"
 }
 
-# ensure_tool_venv NAME REQUIREMENTS [PYTHON_VERSION]: a virtualenv .venv-NAME with the pinned packages of
-# REQUIREMENTS, for a tool whose pins conflict with the development virtualenv; sets TOOL_VENV.
+# ensure_tool_venv NAME REQUIREMENTS: a virtualenv .venv-NAME with the pinned packages of REQUIREMENTS, for a
+# tool whose pins conflict with the development virtualenv; sets TOOL_VENV.
 ensure_tool_venv() {
-    local name=$1 requirements=$2 python=python3 venv stamp want
-    venv=$ROOT/.venv-$name
-    stamp=$venv/.requirements.sha
-    want=$(sha256sum "$requirements" | cut -d' ' -f1)
     # shellcheck disable=SC2034  # read by test.sh
-    TOOL_VENV=$venv
-    if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-        return 0
-    fi
-    if [ -n "${3:-}" ]; then python=$(find_python "$3") || return 1; fi
-    rm -rf "$venv"
-    "$python" -m venv "$venv"
-    if ! { "$venv/bin/python" -m pip install --upgrade pip && "$venv/bin/python" -m pip install -r "$requirements"; } \
-        >"$venv/install.log" 2>&1; then
-        tail -n 40 "$venv/install.log" >&2
-        return 1
-    fi
-    echo "$want" > "$stamp"
+    TOOL_VENV=$ROOT/.venv-$1
+    pinned_venv "$TOOL_VENV" "" "$(sha256sum "$2" | cut -d' ' -f1)" -r "$2"
 }

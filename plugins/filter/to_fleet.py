@@ -9,7 +9,8 @@ from collections import Counter
 
 from ansible.errors import AnsibleFilterError
 
-SPEC_FIELDS = ("cpu_cores", "memory_mb", "disk_gb")
+from ansible_collections.hzel.cloud.plugins.module_utils._options import SPEC_FIELDS
+
 # What each state of a container converges as: a provisioning container will be running.
 STATE_AS_CODE = {"running": "running", "stopped": "stopped", "provisioning": "running"}
 

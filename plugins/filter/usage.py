@@ -9,7 +9,7 @@ import math
 
 from ansible.errors import AnsibleFilterError
 
-METRICS_FIELDS = ("cpu_percent", "memory_used_mb", "memory_total_mb", "disk_used_gb", "disk_total_gb")
+from ansible_collections.hzel.cloud.plugins.module_utils._containers import METRICS_FIELDS
 
 
 def _number(value):

@@ -102,22 +102,15 @@ class ScalePlan(NamedTuple):
     failed: List[Record]
 
 
-def scale_items(
-    pattern: HostnamePattern,
-    count: Any,
-    index_start: Any,
-    spec: Dict[str, Any],
-    current: Sequence[Record],
-) -> ScalePlan:
-    """The fleet items that bring the pattern group to ``count`` active members.
+def scale_items(group: ScaleGroup, current: Sequence[Record]) -> ScalePlan:
+    """The fleet items that bring the pattern group (checked by ``scale_group``) to its count of active members.
 
     Active members (running or provisioning) count. Scaling up starts stopped members first, lowest index first,
     then creates the lowest free indexes from ``index_start``. Scaling down stops the highest-index active
     members. Failed members are neither counted nor reused, and their names stay taken. Members that stay
     active are items too, with the spec, so that drift refuses the plan as it does for a hand-written fleet.
     """
-    count = check_number("count", count, 0, COUNT_MAX, integer=True, low_inclusive=True)
-    index_start = check_number("index_start", index_start, 0, INDEX_MAX, integer=True, low_inclusive=True)
+    pattern, count, index_start, spec = group.pattern, group.count, group.index_start, group.spec
     members = []
     for record in current:
         index = pattern.index_of(record.get("hostname"))
@@ -209,8 +202,7 @@ class GroupResolver:
         self.plan: Optional[ScalePlan] = None
 
     def __call__(self, current: Sequence[Record]) -> List[DesiredContainer]:
-        group = self.group
-        self.plan = scale_items(group.pattern, group.count, group.index_start, group.spec, current)
+        self.plan = scale_items(self.group, current)
         # Unlabelled: a refusal names each item by its hostname, as the user never wrote a list.
         return desired_fleet(self.plan.items, labelled=False)
 

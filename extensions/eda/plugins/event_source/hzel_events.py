@@ -194,16 +194,20 @@ def _make_collection_importable() -> None:
 _make_collection_importable()
 
 from ansible_collections.hzel.cloud.plugins.module_utils._containers import (  # noqa: E402
+    CONTAINER_STATES,
     LIST_REPLY_MAX,
+    RECORD_FIELDS,
     is_container_id,
 )
 from ansible_collections.hzel.cloud.plugins.module_utils._options import (  # noqa: E402
     API_OPTIONS,
+    SPEC_FIELDS,
     InvalidParameters,
     build_client,
     check_number,
     unknown_keys,
 )
+from ansible_collections.hzel.cloud.plugins.module_utils._plan import is_hostname  # noqa: E402
 from ansible_collections.hzel.cloud.plugins.module_utils._transport import (  # noqa: E402
     HzelAuthError,
     HzelError,
@@ -213,7 +217,6 @@ from ansible_collections.hzel.cloud.plugins.module_utils._transport import (  # 
 logger = logging.getLogger("hzel.cloud.hzel_events")
 
 SOURCE = "hzel.cloud.hzel_events"
-STATES = ("provisioning", "running", "stopped", "failed")
 CONTAINER_EVENTS = (
     "created",
     "state_changed",
@@ -227,9 +230,6 @@ POLL_EVENTS = ("poll_failed", "poll_recovered")
 EVENT_TYPES = CONTAINER_EVENTS + POLL_EVENTS
 STARTUP_EVENTS = ("none", "failed", "all")
 METRICS = ("cpu_percent", "memory_percent", "disk_percent")
-SPEC_FIELDS = ("cpu_cores", "memory_mb", "disk_gb")
-RECORD_FIELDS = ("id", "user_id", "hostname", "state", "cpu_cores", "memory_mb", "disk_gb", "created_at")
-_HOSTNAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?")
 # The openers of Jinja2 expressions, statements and comments.
 _TEMPLATE_OPENER = re.compile(r"\{(?=[{%#])")
@@ -248,13 +248,14 @@ class Argument(NamedTuple):
 
 
 ARGUMENTS: Dict[str, Argument] = {
-    "api_url": Argument("str", API_OPTIONS["api_url"].default, "HZEL_API_URL"),
-    "api_token": Argument("str", None, "HZEL_API_TOKEN"),
-    "validate_certs": Argument("bool", True, "HZEL_VALIDATE_CERTS"),
-    "api_timeout": Argument("float", 30.0, "HZEL_API_TIMEOUT", 0.0, 3600.0, low_inclusive=False),
-    "api_retries": Argument("int", 5, "HZEL_API_RETRIES", 0, 20),
+    # The shared options as the modules define them; build_client checks a timeout's low bound exclusively and a
+    # count's inclusively.
+    **{
+        name: Argument(spec.type, spec.default, spec.env, spec.low, spec.high, low_inclusive=spec.type == "int")
+        for name, spec in API_OPTIONS.items()
+    },
     "interval": Argument("float", 30.0, None, 1, 3600),
-    "state": Argument("list", list(STATES), choices=STATES),
+    "state": Argument("list", list(CONTAINER_STATES), choices=CONTAINER_STATES),
     "hostnames": Argument("list", ["*"]),
     "events": Argument("list", list(EVENT_TYPES), choices=EVENT_TYPES),
     "startup_events": Argument("str", "failed", choices=STARTUP_EVENTS),
@@ -406,10 +407,10 @@ def record_problem(value: Any) -> Optional[str]:
         return "id is not a UUID"
     if not is_container_id(value["user_id"]):
         return "user_id is not a UUID"
-    if not isinstance(value["hostname"], str) or not _HOSTNAME.fullmatch(value["hostname"]):
+    if not is_hostname(value["hostname"]):
         return "hostname is not a DNS label"
-    if value["state"] not in STATES:
-        return "state is not one of %s" % ", ".join(STATES)
+    if value["state"] not in CONTAINER_STATES:
+        return "state is not one of %s" % ", ".join(CONTAINER_STATES)
     for field in SPEC_FIELDS:
         if not _is_integer(value[field]) or value[field] < 0:
             return "%s is not a whole number" % field

@@ -36,7 +36,7 @@ def record(hostname, state="running", number=0):
 
 
 def plan(current, count, pattern="web-{index}", index_start=1, spec=None):
-    return scale_items(parse_pattern(pattern), count, index_start, SPEC if spec is None else spec, current)
+    return scale_items(scale_group(pattern, count, index_start, SPEC if spec is None else spec), current)
 
 
 def states(result):
