@@ -15,10 +15,11 @@ export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
 log() { printf '\n==> %s\n' "$*"; }
 
 # The ansible-core versions the suite runs on, each with the controller Python it needs:
-# the lowest that meta/runtime.yml supports, each stable release between, and the newest.
+# the lowest that meta/runtime.yml supports, each stable release between, and the newest (its newest
+# pre-release on the package index until its GA is published, then the GA).
 # meta/runtime.yml and the README state this range; a test compares them.
 # shellcheck disable=SC2034  # read by test.sh
-CORES=(2.17.14/3.11 2.18.19/3.11 2.19.14/3.11 2.20.10/3.12 2.21.5/3.13)
+CORES=(2.17.14/3.11 2.18.19/3.11 2.19.14/3.11 2.20.10/3.12 2.21.5/3.13 2.22.0rc1/3.13)
 # The core of the development virtualenv (requirements-dev.txt); the other stages run on it.
 # shellcheck disable=SC2034  # read by test.sh
 DEV_CORE=2.19.14

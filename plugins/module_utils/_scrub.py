@@ -23,6 +23,11 @@ import re
 from typing import Any, List
 from urllib.parse import quote
 
+try:  # ansible-core 2.22 and later mask every registered secret in whatever they print
+    from ansible.module_utils.secrets import register_secret
+except ImportError:  # an older core, or none at all (the event source under ansible-rulebook)
+    register_secret = None
+
 # What a message may carry of text from outside (an API message, a page excerpt),
 # and what a whole message may be, so that a 10 MB reply cannot become a 10 MB msg.
 EXCERPT_LIMIT = 300
@@ -66,13 +71,17 @@ def secret_forms(secret: str) -> List[str]:
 class Scrubber:
     """Takes a secret out of text in every form it could take, before the text is cut to length.
 
-    The one scrubbing point: the transport, the endpoint layer, the module layer and the
-    inventory plugin each hold one for the token they were given (a missing or non-string
-    token scrubs nothing).
+    The one scrubbing point: the transport, the endpoint layer, the module layer, the
+    inventory plugin and the event source each hold one for the token they were given (a
+    missing or non-string token scrubs nothing). Where ansible-core has secret masking
+    (2.22 and later), the token is also registered with it, so that core masks it in
+    anything it prints, messages this collection never sees included.
     """
 
     def __init__(self, secret: Any) -> None:
         self.forms = secret_forms(secret) if isinstance(secret, str) and secret else []
+        if self.forms and register_secret is not None:
+            register_secret(secret)
 
     def _remove(self, text: Any) -> str:
         text = str(text)

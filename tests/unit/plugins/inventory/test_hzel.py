@@ -802,3 +802,32 @@ def test_a_token_that_looks_like_a_template_is_sent_as_it_is_or_refused_without_
     assert sent in ([], ["Bearer Sx9{{kQ7-secret-part"])
     if not sent:
         assert "api_token" in message and "could not be templated" in message
+
+
+# ansible-core 2.22 and later: the token is registered with core's secret masking, whatever its source
+
+
+@pytest.mark.parametrize("source", ["option", "environment", "extra var"])
+def test_with_secret_masking_core_masks_the_token_in_what_it_prints(api, tmp_path, monkeypatch, capsys, source):
+    secrets = pytest.importorskip("ansible.module_utils.secrets", reason="ansible-core 2.22 and later mask secrets")
+    from ansible.utils.display import Display
+
+    token = "registered-%s-token-0123" % source.replace(" ", "-")
+    path = tmp_path / "fleet.hzel.yml"
+    config = "plugin: hzel.cloud.hzel\napi_url: %s\n" % API
+    if source == "option":
+        config += "api_token: %s\n" % token
+    elif source == "environment":
+        monkeypatch.setenv("HZEL_API_TOKEN", token)
+    else:
+        config += "api_token: '{{ hzel_token }}'\n"
+        given_extra_vars(monkeypatch, "hzel_token=%s" % token)
+    path.write_text(config)
+    plugin = load_plugin()
+    assert secrets.mask_secrets("before parse: %s" % token) == "before parse: %s" % token
+    plugin.parse(InventoryData(), DataLoader(), str(path))
+    assert api.calls[-1].request.headers["Authorization"] == "Bearer " + token
+    # A hostile API's echo, printed by core itself (not through the plugin's own scrubbing).
+    Display().warning("the API answered: unknown token %s" % token)
+    said = capsys.readouterr().err
+    assert token not in said and "$REDACTED$" in said

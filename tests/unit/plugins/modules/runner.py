@@ -28,8 +28,23 @@ from ansible_collections.hzel.cloud.tests.unit.plugins.module_utils.fake_api imp
 TOKEN = "module-secret-token"
 
 
-def run_module(module, args, capsys):
+def as_play_sees_it(raw):
+    """A module's JSON output as the controller hands it to a play: without core's private `_ansible_*` keys.
+
+    Cores add such keys to the raw output for the controller alone (2.22 sends the no_log values in
+    `_ansible_new_secrets`, so that the controller masks them in whatever it prints) and pop them before a
+    play, a callback or a registered variable sees the result.
+    """
+    return {key: value for key, value in json.loads(raw).items() if not key.startswith("_ansible_")}
+
+
+def run_module_raw(module, args, capsys):
+    """The module's raw JSON output, as the module process prints it."""
     with patch_module_args(dict({"api_url": API, "api_token": TOKEN, "api_retries": 0}, **args)):
         with pytest.raises(SystemExit):
             module.main()
-    return json.loads(capsys.readouterr().out)
+    return capsys.readouterr().out
+
+
+def run_module(module, args, capsys):
+    return as_play_sees_it(run_module_raw(module, args, capsys))

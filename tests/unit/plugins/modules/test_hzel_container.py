@@ -12,7 +12,13 @@ import responses
 from ansible_collections.hzel.cloud.plugins.module_utils import _module
 from ansible_collections.hzel.cloud.plugins.modules import hzel_container, hzel_container_info, hzel_containers
 from ansible_collections.hzel.cloud.tests.unit.plugins.module_utils.fake_api import API, ID, LIST, RECORD
-from ansible_collections.hzel.cloud.tests.unit.plugins.modules.runner import TOKEN, patch_module_args, run_module
+from ansible_collections.hzel.cloud.tests.unit.plugins.modules.runner import (
+    TOKEN,
+    as_play_sees_it,
+    patch_module_args,
+    run_module,
+    run_module_raw,
+)
 
 
 @responses.activate
@@ -46,7 +52,7 @@ def test_a_missing_token_fails_without_a_request(capsys, monkeypatch):
     with patch_module_args({"api_url": API, "hostname": "web-1"}):
         with pytest.raises(SystemExit):
             hzel_container.main()
-    result = json.loads(capsys.readouterr().out)
+    result = as_play_sees_it(capsys.readouterr().out)
     assert result["failed"] is True and "HZEL_API_TOKEN" in result["msg"]
 
 
@@ -59,7 +65,7 @@ def test_the_token_may_come_from_the_environment(capsys, monkeypatch):
             with pytest.raises(SystemExit):
                 hzel_container_info.main()
         assert mock.calls[0].request.headers["Authorization"] == "Bearer env-token"
-    assert json.loads(capsys.readouterr().out)["containers"] == []
+    assert as_play_sees_it(capsys.readouterr().out)["containers"] == []
 
 
 def test_without_requests_the_module_says_which_library_is_missing(capsys, monkeypatch):
@@ -233,3 +239,17 @@ def test_an_unexpected_exception_is_one_message_with_its_class_and_no_token(caps
     assert result["failed"] is True
     assert result["msg"].startswith("Unexpected error (RecursionError): maximum recursion depth exceeded near ")
     assert TOKEN not in json.dumps(result) and "Traceback" not in json.dumps(result)
+
+
+@responses.activate
+def test_the_token_is_only_in_the_private_keys_that_the_controller_pops_and_masks(capsys):
+    # The API echoes the token; the module's raw output may carry it only where a core sends no_log
+    # values to the controller for masking (2.22: _ansible_new_secrets), never in what a play sees.
+    responses.get(LIST, status=400, json={"error": {"code": "BAD", "message": "token %s refused" % TOKEN}})
+    raw = run_module_raw(hzel_container, {"hostname": "web-1"}, capsys)
+    result = as_play_sees_it(raw)
+    assert result["failed"] is True and "********" in result["msg"]
+    assert TOKEN not in json.dumps(result)
+    private = {key: value for key, value in json.loads(raw).items() if key.startswith("_ansible_")}
+    if TOKEN in raw:
+        assert TOKEN in private.get("_ansible_new_secrets", []), "the token is in the raw output, unmasked"

@@ -829,3 +829,25 @@ def test_a_reading_whose_percentages_are_not_finite_numbers_gives_none(reading):
     base = {"cpu_percent": 1, "memory_used_mb": 1, "memory_total_mb": 2, "disk_used_gb": 1, "disk_total_gb": 2}
     assert hzel_events.percentages(dict(base, **reading)) is None
     assert hzel_events.percentages(base) == {"cpu_percent": 1.0, "memory_percent": 50.0, "disk_percent": 50.0}
+
+
+@pytest.mark.parametrize("source", ["argument", "environment"])
+def test_on_cores_with_secret_masking_the_token_is_registered_with_core(api, monkeypatch, source):
+    secrets = pytest.importorskip("ansible.module_utils.secrets", reason="ansible-core 2.22 and later mask secrets")
+    token = "eda-%s-token-0123" % source
+    arguments = {"api_url": API, "api_retries": 0}
+    if source == "argument":
+        arguments["api_token"] = token
+    else:
+        monkeypatch.setenv("HZEL_API_TOKEN", token)
+    assert secrets.mask_secrets(token) == token
+    # The API refuses the token: the source ends after its first request, the token registered.
+    api.list_failures = [(401, {"error": {"code": "UNAUTHORIZED", "message": "no"}})]
+
+    async def body():
+        with pytest.raises(hzel_events.HzelAuthError):
+            await hzel_events.main(asyncio.Queue(), arguments)
+
+    asyncio.run(body())
+    assert api.list_requests == 1
+    assert secrets.mask_secrets("echoed %s" % token) == "echoed $REDACTED$"
