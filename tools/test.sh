@@ -13,7 +13,7 @@
 #   other stages:  emulator style lint docs changelog collection-docs build release eda
 # One line per stage as it ends (a failing stage also prints the end of its log); each log stays in
 # tests/output/suite/ (HZEL_TEST_LOGS moves them); a table of stage x core closes the run. HZEL_TEST_JOBS sets how many jobs
-# run at once (default 2).
+# run at once (default 2); HZEL_INTEGRATION_TARGETS (names, space-separated) runs only those integration targets.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "$0")/common.sh"
@@ -66,6 +66,9 @@ stage_integration() {
     if [[ ! " ${FULL_INTEGRATION[*]} " =~ " $CORE " ]]; then
         # the README's playbooks, the role, the hosts over SSH, and no token in any output at -vvvv
         targets=(hzel_fleet hzel_connect hzel_no_log)
+    fi
+    if [ -n "${HZEL_INTEGRATION_TARGETS:-}" ]; then
+        read -r -a targets <<<"$HZEL_INTEGRATION_TARGETS"
     fi
     start_emulator "$JOB_WORK/emulator" --provision-seconds 0.6
     cat > "$COLLECTION/tests/integration/integration_config.yml" <<CONFIG
