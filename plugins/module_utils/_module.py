@@ -78,6 +78,8 @@ def fleet_result(outcome: FleetOutcome) -> Dict[str, Any]:
         details = outcome.failure_details
         if details:
             result["failure_details"] = details
+    if outcome.released:
+        result["left_failed"] = outcome.released_map
     return result
 
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
 
+from ansible_collections.hzel.cloud.plugins.module_utils._executor import FleetOutcome
 from ansible_collections.hzel.cloud.plugins.module_utils._options import (
     DEFAULT_STATE,
     InvalidParameters,
@@ -200,11 +201,38 @@ class GroupResolver:
     def __init__(self, group: ScaleGroup) -> None:
         self.group = group
         self.plan: Optional[ScalePlan] = None
+        # The members being stopped that ended 'failed' instead (see ``release``).
+        self.left_failed: List[str] = []
 
     def __call__(self, current: Sequence[Record]) -> List[DesiredContainer]:
         self.plan = scale_items(self.group, current)
         # Unlabelled: a refusal names each item by its hostname, as the user never wrote a list.
         return desired_fleet(self.plan.items, labelled=False)
+
+    def release(self, outcome: FleetOutcome, get: Callable[[str], Record]) -> List[int]:
+        """The failed items that were members being stopped to scale down and ended in state 'failed'.
+
+        Such a member is no longer counted, which is what its stop was for, so its failure does not fail the task.
+        A failed stop whose record does not show 'failed' (the API refused the stop once provisioning had failed)
+        is read again, once, to learn its state; anything else stays a failure.
+        """
+        released = []
+        for index in sorted(outcome.failures):
+            step = outcome.steps[index]
+            record = outcome.records[index] or step.current
+            if step.desired.state != "stopped" or step.current is None or record is None:
+                continue
+            if record.get("state") != "failed":
+                try:
+                    record = get(record["id"])
+                except Exception:  # a read that fails leaves the failure as it was
+                    continue
+                if record.get("state") != "failed":
+                    continue
+                outcome.records[index] = record
+            released.append(index)
+            self.left_failed.append(str(record.get("hostname")))
+        return released
 
     def failed_before(self) -> List[str]:
         """The members that were already in state 'failed' when the group was read."""

@@ -95,7 +95,10 @@ options:
         O(index_start). To scale down, the running or provisioning members of the highest indexes are stopped.
         V(0) stops every member and creates nothing."
       - "B(Failed members) (state V(failed)) are neither counted nor reused: their hostnames stay taken, a warning
-        names them and RV(group.failed) lists them. The hzel API cannot repair or delete them."
+        names them and RV(group.failed) lists them. The hzel API cannot repair or delete them. A member that is
+        being stopped to scale down and ends V(failed) instead (its provisioning failed) no longer counts either,
+        which is what its stop was for: it does not fail the task; a warning names it and RV(left_failed) and
+        RV(group.failed) list it."
       - "B(Spec.) O(cpu_cores), O(memory_mb) and O(disk_gb) are the spec of new members and are compared with every
         member that is kept running or started: a difference refuses the task before any change, naming each
         member and field. Members that are stopped are not compared."
@@ -341,6 +344,14 @@ failures:
   returned: when some containers did not converge
   type: dict
   sample: {"fail-1": "Container fail-1 (01942cf7-...) ended in state 'failed' while provisioning"}
+left_failed:
+  description:
+    - With O(count), the members that were being stopped to scale down and ended in state V(failed) instead, with
+      what happened to each, keyed as in RV(actions). They are no longer counted, so they do not fail the task; a
+      warning names them.
+  returned: when a member being stopped ended in state V(failed)
+  type: dict
+  sample: {"web-4": "Container web-4 (01942cf7-...) ended in state 'failed' while provisioning"}
 failure_details:
   description:
     - The API's C(error.code) (as C(error_code)) and the HTTP status (as C(status)) of each failure in RV(failures)
@@ -444,7 +455,7 @@ def main():
         try:
             return converge_result(
                 module,
-                lambda: executor.converge_derived(resolver),
+                lambda: executor.converge_derived(resolver, resolver.release),
                 lambda records: {"group": resolver.view(records)},
             )
         finally:
@@ -453,6 +464,12 @@ def main():
                 module.warn(
                     "hostname_pattern %s: members in state 'failed' are not counted and their hostnames stay taken "
                     "(the hzel API cannot repair or delete a container): %s" % (group.pattern.text, ", ".join(failed))
+                )
+            if resolver.left_failed:
+                module.warn(
+                    "hostname_pattern %s: members being stopped to scale down ended in state 'failed' instead; they "
+                    "are no longer counted, so they do not fail the task (see left_failed): %s"
+                    % (group.pattern.text, ", ".join(resolver.left_failed))
                 )
 
     run(module, converge, pool_size=params["parallelism"])

@@ -321,3 +321,41 @@ def test_a_hostname_longer_than_a_dns_label_is_no_member_whatever_its_digits():
     pattern = parse_pattern("web-{index}")
     assert pattern.index_of("web-" + "1" * 5000) is None
     assert pattern.index_of("web-" + "1" * 59) is not None
+
+
+# A member being stopped to scale down that ends 'failed' instead: it no longer counts, as its stop intended.
+
+
+def release_run(api, count, pattern="fail-{index}", **settings):
+    time = FakeTime()
+    resolver = GroupResolver(scale_group(pattern, count))
+    executor = FleetExecutor(api, FleetSettings(**settings), sleep=time.sleep, clock=time.clock)
+    return executor.converge_derived(resolver, resolver.release), resolver
+
+
+def test_a_member_being_stopped_that_ends_failed_while_provisioning_does_not_fail_the_scale_down():
+    api = FakeAPI([fake_record("fail-1"), fake_record("fail-2"), fake_record("fail-3", "provisioning")])
+    outcome, resolver = release_run(api, 2)
+    assert outcome.failures == {} and list(outcome.released_map) == ["fail-3"]
+    assert "ended in state 'failed' while provisioning" in outcome.released_map["fail-3"]
+    assert resolver.left_failed == ["fail-3"]
+    group = resolver.view(outcome.records)
+    assert group["active"] == ["fail-1", "fail-2"] and group["failed"] == ["fail-3"]
+
+
+def test_a_stop_refused_because_provisioning_failed_is_read_again_and_released():
+    refusal = HzelError("The hzel API refused POST ...: Container failed to provision and cannot change state", 400)
+    api = FakeAPI(
+        [fake_record("fail-1"), fake_record("fail-2", "provisioning")], provisioning_polls=1, fail={"fail-2": refusal}
+    )
+    outcome, resolver = release_run(api, 1, wait=False)
+    assert outcome.failures == {} and list(outcome.released_map) == ["fail-2"]
+    assert [call[0] for call in api.calls] == ["list", "stop", "get"]
+    assert resolver.view(outcome.records)["failed"] == ["fail-2"]
+
+
+def test_a_stop_that_fails_on_a_member_that_did_not_end_failed_still_fails_the_task():
+    api = FakeAPI([fake_record("web-1"), fake_record("web-2")], fail={"web-2": refused()})
+    with pytest.raises(FleetFailed) as failure:
+        release_run(api, 1, pattern="web-{index}")
+    assert list(failure.value.outcome.failure_map) == ["web-2"] and failure.value.outcome.released == {}

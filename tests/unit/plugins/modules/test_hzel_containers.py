@@ -134,3 +134,22 @@ def test_a_list_of_containers_still_needs_no_count_and_takes_the_default_index_s
     responses.get(LIST, json={"data": [RECORD]})
     result = run_module(hzel_containers, {"containers": [{"hostname": "web-1"}]}, capsys)
     assert result["changed"] is False and "group" not in result
+
+
+@responses.activate
+def test_a_member_being_stopped_that_ends_failed_is_reported_and_does_not_fail_the_task(capsys, monkeypatch):
+    warned = []
+    monkeypatch.setattr(AnsibleModule, "warn", lambda self, warning, *args, **kwargs: warned.append(warning))
+    web = [member("web-1"), member("web-2", number=2), member("web-3", "provisioning", number=3)]
+    responses.get(LIST, json={"data": web})
+    responses.post(
+        LIST + "/%s/stop" % web[2]["id"],
+        status=400,
+        json={"error": {"code": "BAD_REQUEST", "message": "Container failed to provision and cannot change state"}},
+    )
+    responses.get(LIST + "/%s" % web[2]["id"], json={"data": dict(web[2], state="failed")})
+    result = run_module(hzel_containers, {"hostname_pattern": "web-{index}", "count": 2, "wait": False}, capsys)
+    assert result.get("failed") is not True and "failures" not in result
+    assert list(result["left_failed"]) == ["web-3"] and "cannot change state" in result["left_failed"]["web-3"]
+    assert result["group"]["active"] == ["web-1", "web-2"] and result["group"]["failed"] == ["web-3"]
+    assert len(warned) == 1 and "web-3" in warned[0] and "no longer counted" in warned[0]
