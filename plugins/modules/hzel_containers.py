@@ -102,6 +102,12 @@ options:
       - "B(Spec.) O(cpu_cores), O(memory_mb) and O(disk_gb) are the spec of new members and are compared with every
         member that is kept running or started: a difference refuses the task before any change, naming each
         member and field. Members that are stopped are not compared."
+      - "B(Spec left out.) For each of O(cpu_cores), O(memory_mb) and O(disk_gb) that is not given, new members take
+        the value that the existing members share (those the count keeps running or starts, which, when members are
+        created, is every member that is not V(failed)); nothing is compared for that field. If those members
+        differ in it, a task that would create members is refused before any change, naming the members' values
+        and the options to give. Only a group without such members (empty, or only V(failed) ones) creates at the
+        API's defaults (1 CPU core, 512 MiB, 18 GiB)."
       - "B(Visibility.) A regular token sees only its own containers, so the group is that user's. An admin token
         sees every user's containers, so its group holds every user's matching containers, and it counts, starts
         and stops them all: scale a user's group with that user's token. Hostnames are unique on the whole
@@ -130,18 +136,19 @@ options:
   cpu_cores:
     description:
       - With O(count), the CPU cores of new members, compared with the members that are kept running or started.
+        When left out, new members take the value the existing members share (see O(count)).
       - Only with O(count); for O(containers), give O(containers[].cpu_cores) per item.
     type: int
   memory_mb:
     description:
       - With O(count), the memory in MiB of new members, compared with the members that are kept running or
-        started.
+        started. When left out, new members take the value the existing members share (see O(count)).
       - Only with O(count); for O(containers), give O(containers[].memory_mb) per item.
     type: int
   disk_gb:
     description:
       - With O(count), the disk in GiB (18 to 32) of new members, compared with the members that are kept running
-        or started.
+        or started. When left out, new members take the value the existing members share (see O(count)).
       - Only with O(count); for O(containers), give O(containers[].disk_gb) per item.
     type: int
   state:
@@ -210,6 +217,11 @@ EXAMPLES = r"""
     state: restarted
   run_once: true
   delegate_to: localhost
+
+- name: Add web containers up to eight, with the spec the existing members share (no spec given)
+  hzel.cloud.hzel_containers:
+    hostname_pattern: web-{index}
+    count: 8
 
 - name: Run five web containers, web-1 to web-5 (starting stopped ones first, stopping any above five)
   hzel.cloud.hzel_containers:
@@ -363,6 +375,8 @@ failure_details:
 problems:
   description:
     - Why the plan was refused, by item (C(containers[N]); with O(count), by hostname); nothing was changed.
+    - With O(count) and no spec, when the members differ in a field that new members would take, by option
+      (C(cpu_cores), C(memory_mb), C(disk_gb)) with the members' values.
     - 'The message names each item once, by its place in the list and its hostname or id, for example
       "containers[1] (web-2): disk_gb must be between 18 and 32 (got 99)".'
   returned: when the plan was refused

@@ -153,3 +153,27 @@ def test_a_member_being_stopped_that_ends_failed_is_reported_and_does_not_fail_t
     assert list(result["left_failed"]) == ["web-3"] and "cannot change state" in result["left_failed"]["web-3"]
     assert result["group"]["active"] == ["web-1", "web-2"] and result["group"]["failed"] == ["web-3"]
     assert len(warned) == 1 and "web-3" in warned[0] and "no longer counted" in warned[0]
+
+
+@responses.activate
+def test_without_a_spec_a_new_member_is_created_with_the_spec_the_members_share(capsys):
+    spec = {"cpu_cores": 2, "memory_mb": 1024, "disk_gb": 20}
+    responses.get(LIST, json={"data": [member("web-1", **spec), member("web-2", "stopped", 2, **spec)]})
+    responses.post(
+        LIST + "/%s/start" % member("web-2", number=2)["id"], json={"data": member("web-2", number=2, **spec)}
+    )
+    responses.post(LIST, json={"data": member("web-3", number=3, **spec)})
+    result = run_module(hzel_containers, {"hostname_pattern": "web-{index}", "count": 3, "wait": False}, capsys)
+    assert result["actions"] == {"web-1": "none", "web-2": "start", "web-3": "create"}
+    create = [call for call in responses.calls if call.request.url == LIST and call.request.method == "POST"]
+    assert json.loads(create[0].request.body) == dict(spec, hostname="web-3")
+
+
+@responses.activate
+def test_without_a_spec_members_that_differ_refuse_the_count_before_any_post(capsys):
+    responses.get(LIST, json={"data": [member("web-1", cpu_cores=1), member("web-2", number=2, cpu_cores=2)]})
+    result = run_module(hzel_containers, {"hostname_pattern": "web-{index}", "count": 3}, capsys)
+    assert result["failed"] is True and len(responses.calls) == 1
+    assert "give cpu_cores for the new members" in result["msg"] and list(result["problems"]) == ["cpu_cores"]
+    assert result["group"]["active"] == ["web-1", "web-2"]
+
