@@ -10,7 +10,10 @@ class ModuleDocFragment:
 options:
   api_url:
     description:
-      - Base URL of the hzel API, without C(/api/v1).
+      - Base URL of the hzel API, without C(/api/v1) (which is added to every request); a URL that ends with
+        C(/api/v1) is refused before any request, saying to drop it.
+      - Use C(http://) for a server that serves plain HTTP; an C(https://) URL of such a server fails saying that
+        it does not speak TLS.
       - If not set, the value of the E(HZEL_API_URL) environment variable is used.
       - Point it at a local emulator (for example V(http://127.0.0.1:8080)) to try the collection without an account.
     type: str
@@ -29,6 +32,8 @@ options:
   validate_certs:
     description:
       - Whether to verify the TLS certificate of the API.
+      - A certificate that cannot be verified fails the request, naming the reason (for example a self-signed
+        certificate); the CA of a private server can be given in E(REQUESTS_CA_BUNDLE).
       - If not set, the value of the E(HZEL_VALIDATE_CERTS) environment variable is used.
     type: bool
     default: true
@@ -64,7 +69,8 @@ notes:
 options:
   api_url:
     description:
-      - Base URL of the hzel API, without C(/api/v1).
+      - Base URL of the hzel API, without C(/api/v1) (which is added to every request); a URL that ends with
+        C(/api/v1) is refused before any request, saying to drop it.
     type: str
     default: https://api.hzel.org
     env:
