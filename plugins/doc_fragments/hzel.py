@@ -56,6 +56,9 @@ options:
         the API let through.
       - A create is never sent blindly a second time; after an answer that leaves its outcome open, the hostname is
         looked up first. A restart is repeated only when the first request certainly never reached the API.
+      - The first failure that is retried (an API that refuses connections, for example) is told at once, as one
+        warning naming the API and what failed, so that the wait is not silent; the task's failure, if the retries
+        do not help, is one message.
       - If not set, the value of the E(HZEL_API_RETRIES) environment variable is used.
     type: int
     default: 5

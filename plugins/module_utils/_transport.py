@@ -28,6 +28,7 @@ import json
 import os
 import random
 import re
+import threading
 import time
 import traceback
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -195,6 +196,7 @@ class HzelTransport:
         user_agent: str = USER_AGENT,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        notify: Optional[Callable[[str], None]] = None,
     ) -> None:
         if not HAS_REQUESTS:
             raise HzelError("The Python library 'requests' is required to talk to the hzel API")
@@ -219,6 +221,9 @@ class HzelTransport:
         self.backoff_max = backoff_max
         self._sleep = sleep
         self._clock = clock
+        # Told once, at the first failure that is retried, what is being retried (a module's warning).
+        self.notify = notify
+        self._retry_told = threading.Lock()
         self.gate = RateGate(sleep, clock)
         self.rate = RateRule(self.gate, clock)
         self.adapter = DeadlineAdapter(pool_connections=1, pool_maxsize=max(10, pool_size))
@@ -308,6 +313,8 @@ class HzelTransport:
                 last = attempt >= self.retries or not may_resend
                 # Also after the last attempt: a request whose reply was lost may have taken effect.
                 look_up = resolve_open_outcome is not None and transient.reached_api
+                if not last:
+                    self._tell_retrying(method, path, transient)
                 if not last or look_up:
                     self._sleep(
                         transient.retry_after if transient.retry_after is not None else self._backoff_delay(attempt)
@@ -321,6 +328,20 @@ class HzelTransport:
                         method, path, transient, "after %d attempt%s" % (attempt + 1, "" if attempt == 0 else "s")
                     ) from None
                 attempt += 1
+
+    def _tell_retrying(self, method: str, path: str, transient: _Transient) -> None:
+        """The first retry of this transport, once, whatever the number of requests and threads."""
+        if self.notify is None or not self._retry_told.acquire(blocking=False):
+            return
+        what = "could not be reached" if transient.status is None else "answered %s" % transient.reason
+        reason = ": %s" % transient.reason if transient.status is None else ""
+        self.notify(
+            self.scrub(
+                "The hzel API at %s %s (%s%s); retrying with backoff, up to %d time%s per request (api_retries), "
+                "before the task fails"
+                % (self.api_url, what, self.where(method, path), reason, self.retries, "" if self.retries == 1 else "s")
+            )
+        )
 
     def _backoff_delay(self, attempt: int) -> float:
         return min(self.backoff_max, self.backoff * (2**attempt)) * random.uniform(0.5, 1.0)

@@ -725,3 +725,43 @@ def test_a_tls_failure_is_told_in_words_without_the_http_library_class_names(api
     with pytest.raises(HzelError) as failure:
         HzelClient(SECURE, TOKEN, retries=0).list()
     assert failure.value.message == says
+
+
+# Retries: what is being retried is told once, at the first failure, and the final message stays one line.
+
+
+def test_the_first_retry_is_told_once_with_what_is_being_retried(api, fake_time):
+    api.get(LIST, body=refused())
+    api.get(ONE, body=refused())
+    told = []
+    client = HzelClient(API, TOKEN, retries=3, sleep=fake_time.sleep, clock=fake_time.clock, notify=told.append)
+    with pytest.raises(HzelUnavailable) as failure:
+        client.list()
+    assert told == [
+        "The hzel API at %s could not be reached (GET %s: Connection refused); retrying with backoff, up to 3 times "
+        "per request (api_retries), before the task fails" % (API, LIST)
+    ]
+    assert len(api.calls) == 4 and "\n" not in failure.value.message
+    assert failure.value.message.endswith("Connection refused after 4 attempts")
+    # Another request of the same transport retries again, and is not told again.
+    with pytest.raises(HzelUnavailable):
+        client.get(RECORD["id"])
+    assert len(told) == 1 and len(api.calls) == 8
+
+
+def test_a_request_that_is_not_retried_tells_nothing(api, fake_time):
+    api.get(LIST, body=refused())
+    told = []
+    client = HzelClient(API, TOKEN, retries=0, sleep=fake_time.sleep, clock=fake_time.clock, notify=told.append)
+    with pytest.raises(HzelUnavailable):
+        client.list()
+    assert told == []
+
+
+def test_a_transient_status_that_is_retried_is_told_with_the_status(api, fake_time):
+    api.get(LIST, status=503, json=error_body("UNAVAILABLE", "down for maintenance"))
+    api.get(LIST, json={"data": []})
+    told = []
+    client = HzelClient(API, TOKEN, retries=2, sleep=fake_time.sleep, clock=fake_time.clock, notify=told.append)
+    assert client.list() == []
+    assert len(told) == 1 and "answered HTTP 503 UNAVAILABLE: down for maintenance (GET %s)" % LIST in told[0]

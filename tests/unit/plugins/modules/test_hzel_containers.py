@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 import responses
 from ansible.module_utils.basic import AnsibleModule
 
@@ -177,3 +178,15 @@ def test_without_a_spec_members_that_differ_refuse_the_count_before_any_post(cap
     assert "give cpu_cores for the new members" in result["msg"] and list(result["problems"]) == ["cpu_cores"]
     assert result["group"]["active"] == ["web-1", "web-2"]
 
+
+@responses.activate
+def test_an_api_that_refuses_connections_is_warned_about_once_at_the_first_retry(capsys, monkeypatch):
+    warned = []
+    monkeypatch.setattr(AnsibleModule, "warn", lambda self, warning, *args, **kwargs: warned.append(warning))
+    responses.get(LIST, body=requests.exceptions.ConnectionError("[Errno 111] Connection refused"))
+    result = run_module(hzel_containers, {"containers": [{"hostname": "web-1"}], "api_retries": 1}, capsys)
+    assert result["failed"] is True and "could not be reached" in result["msg"] and "\n" not in result["msg"]
+    assert len(responses.calls) == 2
+    assert len(warned) == 1 and warned[0].startswith("The hzel API at http://hzel.test could not be reached (GET ")
+    assert "retrying with backoff, up to 1 time per request (api_retries)" in warned[0]
+    assert TOKEN not in json.dumps(result) + warned[0]
