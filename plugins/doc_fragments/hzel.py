@@ -81,7 +81,7 @@ options:
   api_token:
     description:
       - A personal access token (PAT) or OAuth bearer token of the hzel API.
-      - May be templated, for example V({{ lookup('ansible.builtin.env', 'MY_TOKEN') }}), a vaulted value, or an extra
+      - May be templated, for example V({{ lookup('ansible.builtin.env', 'MY_TOKEN'\) }}), a vaulted value, or an extra
         variable (V({{ hzel_token }}) with C(-e hzel_token=...) or C(-e @vaulted-vars.yml)).
       - Either this option or E(HZEL_API_TOKEN) must be set.
       - The token is never written to the inventory cache nor shown in output.
