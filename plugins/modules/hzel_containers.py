@@ -21,9 +21,13 @@ description:
     O(containers[].memory_mb) or O(containers[].disk_gb) differ, a container in state V(failed), an id that is not
     found, a hostname that more than one visible container holds), the task fails before any change, naming every
     such item and field."
-  - "B(Applied concurrently.) Creates and power actions run at most O(parallelism) at a time. An HTTP 429 holds the
-    whole pool for as long as C(Retry-After) asks, and fails no item. A create is never resent blindly, so no
-    duplicate appears."
+  - "B(Applied concurrently.) Creates and power actions run at most O(parallelism) at a time. An HTTP 429 makes
+    only the request that got it wait for as long as C(Retry-After) asks (at least 1 second, at most 60) and then
+    resend it, spending no O(api_retries), while the other requests go on. Only when 429s show a real limit (four
+    answers 429 in a row across the requests of the task, no other answer between them) does every request hold
+    for C(Retry-After), then go out at the pace the API let through. A request still answered 429 after 120 seconds
+    (or 100 answers 429) fails its item only, and the other items still converge. A create is never resent
+    blindly, so no duplicate appears."
   - "B(One wait for all.) New containers are waited for together, once every create and power request has been
     answered: each poll round is one request, whatever the size of the fleet, for at most O(wait_timeout) for the
     fleet as a whole."
