@@ -184,7 +184,8 @@ def shared_spec(pattern: HostnamePattern, reference: Sequence[Record], spec: Dic
     default is left to the API as well, so that the request is the one a hand-written item would send.
     """
     inherited: Dict[str, int] = {}
-    problems: Dict[str, str] = {}
+    # For each field the members do not share: its values, each with the members that have it.
+    values: Dict[str, str] = {}
     for name in SPEC_FIELDS:
         if name in spec or not reference:
             continue
@@ -196,8 +197,8 @@ def shared_spec(pattern: HostnamePattern, reference: Sequence[Record], spec: Dic
             if value != SPEC_DEFAULTS[name]:
                 inherited[name] = value
             continue
-        problems[name] = "the members differ: %s" % "; ".join(
-            "%s on %s%s"
+        values[name] = ", ".join(
+            "%s (%s%s)"
             % (
                 value,
                 ", ".join(names[:NAMED_PER_VALUE]),
@@ -205,19 +206,17 @@ def shared_spec(pattern: HostnamePattern, reference: Sequence[Record], spec: Dic
             )
             for value, names in sorted(holders.items(), key=lambda pair: str(pair[0]))
         )
-    if problems:
+    if values:
         raise PlanRefused(
             "hostname_pattern %s: new members take the spec that the existing members share, but they differ in %s "
             "(%s); give %s for the new members. Nothing was changed"
             % (
                 pattern.text,
-                " and ".join(problems),
-                "; ".join(
-                    "%s: %s" % (name, problem[len("the members differ: ") :]) for name, problem in problems.items()
-                ),
-                " and ".join(problems),
+                " and ".join(values),
+                "; ".join("%s: %s" % pair for pair in values.items()),
+                " and ".join(values),
             ),
-            problems,
+            {name: "the members differ: %s; give %s" % (described, name) for name, described in values.items()},
         )
     return dict(inherited, **spec)
 

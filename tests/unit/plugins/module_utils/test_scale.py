@@ -399,7 +399,8 @@ def test_members_that_differ_refuse_new_members_without_a_spec_naming_the_option
     assert sorted(refusal.value.problems) == ["cpu_cores", "memory_mb"]
     message = refusal.value.message
     assert "give cpu_cores and memory_mb" in message and "Nothing was changed" in message
-    assert "cpu_cores: 1 on web-1; 4 on web-2" in message and "web-3" not in message
+    assert "(cpu_cores: 1 (web-1), 4 (web-2); memory_mb: 1024 (web-1), 4096 (web-2)); give" in message
+    assert "web-3" not in message and refusal.value.problems["memory_mb"].endswith("; give memory_mb")
     # A field given is not asked for; one the members share is not either.
     with pytest.raises(PlanRefused) as refusal:
         plan(current, 3, spec={"cpu_cores": 2})
