@@ -73,8 +73,9 @@ def markup_texts(node, where, under_markup=False):
             yield from markup_texts(value, "%s.%s" % (where, key), under_markup or key in MARKUP_KEYS)
 
 
-def unbalanced(text, quotes, pairs=PAIRS):
-    """Why ``text`` is not closed as it opens (for the brackets of ``pairs``), or None."""
+def unbalanced(text, quotes, pairs=None):
+    """Why ``text`` is not closed as it opens (for the brackets of ``pairs``, all by default), or None."""
+    pairs = PAIRS if pairs is None else pairs
     stack = []
     for character in text:
         if character in pairs.values():
