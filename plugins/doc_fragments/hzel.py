@@ -10,7 +10,10 @@ class ModuleDocFragment:
 options:
   api_url:
     description:
-      - Base URL of the hzel API, without C(/api/v1).
+      - Base URL of the hzel API, without C(/api/v1) (which is added to every request); a URL that ends with
+        C(/api/v1) is refused before any request, saying to drop it.
+      - Use C(http://) for a server that serves plain HTTP; an C(https://) URL of such a server fails saying that
+        it does not speak TLS.
       - If not set, the value of the E(HZEL_API_URL) environment variable is used.
       - Point it at a local emulator (for example V(http://127.0.0.1:8080)) to try the collection without an account.
     type: str
@@ -29,6 +32,8 @@ options:
   validate_certs:
     description:
       - Whether to verify the TLS certificate of the API.
+      - A certificate that cannot be verified fails the request, naming the reason (for example a self-signed
+        certificate); the CA of a private server can be given in E(REQUESTS_CA_BUNDLE).
       - If not set, the value of the E(HZEL_VALIDATE_CERTS) environment variable is used.
     type: bool
     default: true
@@ -51,6 +56,9 @@ options:
         the API let through.
       - A create is never sent blindly a second time; after an answer that leaves its outcome open, the hostname is
         looked up first. A restart is repeated only when the first request certainly never reached the API.
+      - The first failure that is retried (an API that refuses connections, for example) is told at once, as one
+        warning naming the API and what failed, so that the wait is not silent; the task's failure, if the retries
+        do not help, is one message.
       - If not set, the value of the E(HZEL_API_RETRIES) environment variable is used.
     type: int
     default: 5
@@ -64,7 +72,8 @@ notes:
 options:
   api_url:
     description:
-      - Base URL of the hzel API, without C(/api/v1).
+      - Base URL of the hzel API, without C(/api/v1) (which is added to every request); a URL that ends with
+        C(/api/v1) is refused before any request, saying to drop it.
     type: str
     default: https://api.hzel.org
     env:
@@ -72,7 +81,7 @@ options:
   api_token:
     description:
       - A personal access token (PAT) or OAuth bearer token of the hzel API.
-      - May be templated, for example V({{ lookup('ansible.builtin.env', 'MY_TOKEN') }}), a vaulted value, or an extra
+      - May be templated, for example V({{ lookup('ansible.builtin.env', 'MY_TOKEN'\) }}), a vaulted value, or an extra
         variable (V({{ hzel_token }}) with C(-e hzel_token=...) or C(-e @vaulted-vars.yml)).
       - Either this option or E(HZEL_API_TOKEN) must be set.
       - The token is never written to the inventory cache nor shown in output.

@@ -70,8 +70,10 @@ class FleetOutcome:
     """What a converge did (or would do, in check mode), in the order of the input.
 
     ``failures`` holds the error of each item that did not converge, by its
-    place in the input; the maps of the result are keyed by hostname, or
-    ``hostname (id)`` where two items' containers share a hostname.
+    place in the input; ``released`` the errors that the caller ruled do not
+    fail the task (a member being stopped that ended 'failed' and so no longer
+    counts). The maps of the result are keyed by hostname, or ``hostname (id)``
+    where two items' containers share a hostname.
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class FleetOutcome:
         self.records = records
         self.actions = actions
         self.failures = failures
+        self.released: Dict[int, HzelError] = {}
 
     @property
     def changed(self) -> bool:
@@ -110,6 +113,11 @@ class FleetOutcome:
     def failure_map(self) -> Dict[str, str]:
         names = self.names()
         return {names[index]: error.message for index, error in sorted(self.failures.items())}
+
+    @property
+    def released_map(self) -> Dict[str, str]:
+        names = self.names()
+        return {names[index]: error.message for index, error in sorted(self.released.items())}
 
     @property
     def failure_details(self) -> Dict[str, Dict[str, Any]]:
@@ -214,20 +222,35 @@ class FleetExecutor:
         """Read once, plan (all or nothing), then apply; raises PlanRefused or FleetFailed."""
         return self._plan_and_apply(desired, self.read_current(desired))
 
-    def converge_derived(self, derive: Callable[[List[Record]], Sequence[DesiredContainer]]) -> FleetOutcome:
+    def converge_derived(
+        self,
+        derive: Callable[[List[Record]], Sequence[DesiredContainer]],
+        release: Optional[Callable[[FleetOutcome, Callable[[str], Record]], Iterable[int]]] = None,
+    ) -> FleetOutcome:
         """As converge, for desired items that depend on what exists (a count group).
 
         ``derive`` turns the one list read into the desired items; the plan is made from the same records, so an
         unchanged group costs one request too. Whatever ``derive`` raises is raised before any change.
+        ``release(outcome, get)`` names the failures that do not fail the task (``get`` reads one container by id);
+        they move from ``failures`` to ``released``.
         """
         current = self.api.list()
-        return self._plan_and_apply(derive(current), current)
+        return self._plan_and_apply(derive(current), current, release)
 
-    def _plan_and_apply(self, desired: Sequence[DesiredContainer], current: Sequence[Record]) -> FleetOutcome:
+    def _plan_and_apply(
+        self,
+        desired: Sequence[DesiredContainer],
+        current: Sequence[Record],
+        release: Optional[Callable[[FleetOutcome, Callable[[str], Record]], Iterable[int]]] = None,
+    ) -> FleetOutcome:
         steps = make_plan(desired, current, self.settings)
         if self.check_mode:
             return FleetOutcome(steps, [step.predicted for step in steps], [step.action for step in steps], {})
         outcome = self.apply(steps)
+        if outcome.failures and release is not None:
+            for index in list(release(outcome, self.api.get)):
+                if index in outcome.failures:
+                    outcome.released[index] = outcome.failures.pop(index)
         if outcome.failures:
             raise FleetFailed(outcome)
         return outcome

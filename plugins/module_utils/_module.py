@@ -78,6 +78,8 @@ def fleet_result(outcome: FleetOutcome) -> Dict[str, Any]:
         details = outcome.failure_details
         if details:
             result["failure_details"] = details
+    if outcome.released:
+        result["left_failed"] = outcome.released_map
     return result
 
 
@@ -119,6 +121,10 @@ def run(module: AnsibleModule, work: Callable[[Any], Dict[str, Any]], pool_size:
     scrub = Scrubber(module.params.get("api_token"))
     try:
         client = build_client(module.params, pool_size=pool_size)
+        transport = getattr(client, "transport", None)
+        if transport is not None:
+            # The first retry is told at once, as one warning: the final failure may take a while.
+            transport.notify = module.warn
         result = work(client)
     except HzelError as exc:
         failure = exc

@@ -17,14 +17,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+from ansible_collections.hzel.cloud.plugins.module_utils._executor import FleetOutcome
 from ansible_collections.hzel.cloud.plugins.module_utils._options import (
     DEFAULT_STATE,
+    SPEC_DEFAULTS,
+    SPEC_FIELDS,
     InvalidParameters,
     check_number,
 )
-from ansible_collections.hzel.cloud.plugins.module_utils._plan import HOSTNAME_RE, DesiredContainer, desired_fleet
+from ansible_collections.hzel.cloud.plugins.module_utils._plan import (
+    HOSTNAME_RE,
+    DesiredContainer,
+    PlanRefused,
+    desired_fleet,
+)
 
 Record = Dict[str, Any]
 
@@ -32,6 +40,8 @@ COUNT_MAX = 1000
 HOSTNAME_MAX = 63
 INDEX_MAX = 10**6
 INDEX_START_DEFAULT = 1
+# How many hostnames a message names for one value of a field that the members do not share.
+NAMED_PER_VALUE = 5
 # One placeholder: {index}, or {index:0Nd} for zero padding to N digits.
 _PLACEHOLDER = re.compile(r"\{index(?::0([1-9])d)?\}")
 _ACTIVE = ("running", "provisioning")
@@ -102,6 +112,17 @@ class ScalePlan(NamedTuple):
     failed: List[Record]
 
 
+def group_members(pattern: HostnamePattern, current: Sequence[Record]) -> List[Tuple[int, Record]]:
+    """The members of the pattern's group with their indexes, sorted by index (then id)."""
+    members = []
+    for record in current:
+        index = pattern.index_of(record.get("hostname"))
+        if index is not None:
+            members.append((index, record))
+    members.sort(key=lambda pair: (pair[0], str(pair[1].get("id"))))
+    return members
+
+
 def scale_items(group: ScaleGroup, current: Sequence[Record]) -> ScalePlan:
     """The fleet items that bring the pattern group (checked by ``scale_group``) to its count of active members.
 
@@ -109,14 +130,11 @@ def scale_items(group: ScaleGroup, current: Sequence[Record]) -> ScalePlan:
     then creates the lowest free indexes from ``index_start``. Scaling down stops the highest-index active
     members. Failed members are neither counted nor reused, and their names stay taken. Members that stay
     active are items too, with the spec, so that drift refuses the plan as it does for a hand-written fleet.
+    New members take the spec given, and for each field not given the value that the members kept running or
+    started share (``shared_spec``).
     """
     pattern, count, index_start, spec = group.pattern, group.count, group.index_start, group.spec
-    members = []
-    for record in current:
-        index = pattern.index_of(record.get("hostname"))
-        if index is not None:
-            members.append((index, record))
-    members.sort(key=lambda pair: (pair[0], str(pair[1].get("id"))))
+    members = group_members(pattern, current)
     by_name: Dict[str, List[Record]] = {}
     for _index, record in members:
         by_name.setdefault(record["hostname"], []).append(record)
@@ -150,10 +168,57 @@ def scale_items(group: ScaleGroup, current: Sequence[Record]) -> ScalePlan:
         items.append(dict(spec, hostname=record["hostname"], state="running"))
     for _index, record in to_stop:
         items.append({"hostname": record["hostname"], "state": "stopped"})
+    new_spec = shared_spec(pattern, [record for _index, record in keep + to_start], spec) if new_indexes else spec
     for new in new_indexes:
-        items.append(dict(spec, hostname=pattern.render(new), state="running"))
+        items.append(dict(new_spec, hostname=pattern.render(new), state="running"))
     items.sort(key=lambda item: pattern.index_of(item["hostname"]) or 0)
     return ScalePlan(items=items, members=[record for _index, record in members], failed=failed)
+
+
+def shared_spec(pattern: HostnamePattern, reference: Sequence[Record], spec: Dict[str, int]) -> Dict[str, int]:
+    """The spec of new members: ``spec``, and for each field it leaves out, the value every reference member shares.
+
+    The reference members are those the count keeps running or starts (when members are created, every member
+    that is not failed). A field on which they differ refuses the plan, before any change, naming the options to
+    give; a group without such members leaves the fields to the API's defaults. A shared value that is the API's
+    default is left to the API as well, so that the request is the one a hand-written item would send.
+    """
+    inherited: Dict[str, int] = {}
+    # For each field the members do not share: its values, each with the members that have it.
+    values: Dict[str, str] = {}
+    for name in SPEC_FIELDS:
+        if name in spec or not reference:
+            continue
+        holders: Dict[Any, List[str]] = {}
+        for record in reference:
+            holders.setdefault(record.get(name), []).append(str(record.get("hostname")))
+        if len(holders) == 1:
+            value = next(iter(holders))
+            if value != SPEC_DEFAULTS[name]:
+                inherited[name] = value
+            continue
+        values[name] = ", ".join(
+            "%s (%s%s)"
+            % (
+                value,
+                ", ".join(names[:NAMED_PER_VALUE]),
+                " and %d more" % (len(names) - NAMED_PER_VALUE) if len(names) > NAMED_PER_VALUE else "",
+            )
+            for value, names in sorted(holders.items(), key=lambda pair: str(pair[0]))
+        )
+    if values:
+        raise PlanRefused(
+            "hostname_pattern %s: new members take the spec that the existing members share, but they differ in %s "
+            "(%s); give %s for the new members. Nothing was changed"
+            % (
+                pattern.text,
+                " and ".join(values),
+                "; ".join("%s: %s" % pair for pair in values.items()),
+                " and ".join(values),
+            ),
+            {name: "the members differ: %s; give %s" % (described, name) for name, described in values.items()},
+        )
+    return dict(inherited, **spec)
 
 
 @dataclass(frozen=True)
@@ -200,11 +265,45 @@ class GroupResolver:
     def __init__(self, group: ScaleGroup) -> None:
         self.group = group
         self.plan: Optional[ScalePlan] = None
+        # The members being stopped that ended 'failed' instead (see ``release``).
+        self.left_failed: List[str] = []
 
     def __call__(self, current: Sequence[Record]) -> List[DesiredContainer]:
-        self.plan = scale_items(self.group, current)
+        try:
+            self.plan = scale_items(self.group, current)
+        except PlanRefused:
+            # A refusal of the new members' spec still reports the group as it was read.
+            members = [record for _index, record in group_members(self.group.pattern, current)]
+            failed = [record for record in members if record.get("state") == "failed"]
+            self.plan = ScalePlan(items=[], members=members, failed=failed)
+            raise
         # Unlabelled: a refusal names each item by its hostname, as the user never wrote a list.
         return desired_fleet(self.plan.items, labelled=False)
+
+    def release(self, outcome: FleetOutcome, get: Callable[[str], Record]) -> List[int]:
+        """The failed items that were members being stopped to scale down and ended in state 'failed'.
+
+        Such a member is no longer counted, which is what its stop was for, so its failure does not fail the task.
+        A failed stop whose record does not show 'failed' (the API refused the stop once provisioning had failed)
+        is read again, once, to learn its state; anything else stays a failure.
+        """
+        released = []
+        for index in sorted(outcome.failures):
+            step = outcome.steps[index]
+            record = outcome.records[index] or step.current
+            if step.desired.state != "stopped" or step.current is None or record is None:
+                continue
+            if record.get("state") != "failed":
+                try:
+                    record = get(record["id"])
+                except Exception:  # a read that fails leaves the failure as it was
+                    continue
+                if record.get("state") != "failed":
+                    continue
+                outcome.records[index] = record
+            released.append(index)
+            self.left_failed.append(str(record.get("hostname")))
+        return released
 
     def failed_before(self) -> List[str]:
         """The members that were already in state 'failed' when the group was read."""

@@ -28,6 +28,7 @@ import json
 import os
 import random
 import re
+import threading
 import time
 import traceback
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -67,6 +68,8 @@ TOKEN_HINT = "set api_token or the HZEL_API_TOKEN environment variable"
 # 429 is refused before any work is done; 502/503/504 come from what stands in
 # front of the API and may or may not have reached it.
 RETRY_STATUSES = frozenset((429, 502, 503, 504))
+# OpenSSL's reasons for a handshake answered by something that is not TLS (a plain HTTP server, mostly).
+_NOT_TLS = frozenset(("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "HTTP_REQUEST", "UNKNOWN_PROTOCOL"))
 # The largest reply a request takes by default (the containers list): larger is
 # refused rather than held in memory. Each endpoint passes the cap of its reply.
 MAX_REPLY_BYTES = 16 * 1024 * 1024
@@ -193,6 +196,7 @@ class HzelTransport:
         user_agent: str = USER_AGENT,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        notify: Optional[Callable[[str], None]] = None,
     ) -> None:
         if not HAS_REQUESTS:
             raise HzelError("The Python library 'requests' is required to talk to the hzel API")
@@ -217,6 +221,9 @@ class HzelTransport:
         self.backoff_max = backoff_max
         self._sleep = sleep
         self._clock = clock
+        # Told once, at the first failure that is retried, what is being retried (a module's warning).
+        self.notify = notify
+        self._retry_told = threading.Lock()
         self.gate = RateGate(sleep, clock)
         self.rate = RateRule(self.gate, clock)
         self.adapter = DeadlineAdapter(pool_connections=1, pool_maxsize=max(10, pool_size))
@@ -306,6 +313,8 @@ class HzelTransport:
                 last = attempt >= self.retries or not may_resend
                 # Also after the last attempt: a request whose reply was lost may have taken effect.
                 look_up = resolve_open_outcome is not None and transient.reached_api
+                if not last:
+                    self._tell_retrying(method, path, transient)
                 if not last or look_up:
                     self._sleep(
                         transient.retry_after if transient.retry_after is not None else self._backoff_delay(attempt)
@@ -319,6 +328,20 @@ class HzelTransport:
                         method, path, transient, "after %d attempt%s" % (attempt + 1, "" if attempt == 0 else "s")
                     ) from None
                 attempt += 1
+
+    def _tell_retrying(self, method: str, path: str, transient: _Transient) -> None:
+        """The first retry of this transport, once, whatever the number of requests and threads."""
+        if self.notify is None or not self._retry_told.acquire(blocking=False):
+            return
+        what = "could not be reached" if transient.status is None else "answered %s" % transient.reason
+        reason = ": %s" % transient.reason if transient.status is None else ""
+        self.notify(
+            self.scrub(
+                "The hzel API at %s %s (%s%s); retrying with backoff, up to %d time%s per request (api_retries), "
+                "before the task fails"
+                % (self.api_url, what, self.where(method, path), reason, self.retries, "" if self.retries == 1 else "s")
+            )
+        )
 
     def _backoff_delay(self, attempt: int) -> float:
         return min(self.backoff_max, self.backoff * (2**attempt)) * random.uniform(0.5, 1.0)
@@ -351,6 +374,27 @@ class HzelTransport:
             reply = self._perform(prepared, deadline, max_bytes)
         return self._interpret(method, url, reply)
 
+    def _tls_failure(self, exc: Exception) -> HzelError:
+        """What went wrong in the TLS handshake, in words: never the HTTP library's class names."""
+        text = str(exc)
+        found = re.search(r"\[SSL: ([A-Z0-9_]+)\] ([^(')\]]+)", text)
+        reason = found.group(2).strip() if found else ""
+        if (found and found.group(1) in _NOT_TLS) or re.search(r"wrong version number|record layer failure", text):
+            return HzelError(
+                "The server at %s does not speak TLS (it answered the TLS handshake as a plain HTTP server would); "
+                "if it serves plain HTTP, use api_url %s" % (self.api_url, "http://" + self.api_url[len("https://") :])
+            )
+        verify = re.search(r"certificate verify failed: ([^(')\]]+)", text)
+        if verify or (found and found.group(1) == "CERTIFICATE_VERIFY_FAILED"):
+            return HzelError(
+                "The TLS certificate of %s could not be verified (%s): give its CA in REQUESTS_CA_BUNDLE, or set "
+                "validate_certs to false only for a server you trust"
+                % (self.api_url, self._excerpt(verify.group(1).strip() if verify else reason, 120))
+            )
+        return HzelError(
+            "The TLS handshake with %s failed: %s" % (self.api_url, self._excerpt(reason, 120) or "no reason was given")
+        )
+
     def _past_deadline(self) -> _Transient:
         return _Transient("no complete reply within %ss (api_timeout)" % plain_number(self.timeout), reached_api=True)
 
@@ -369,9 +413,7 @@ class HzelTransport:
         except requests.exceptions.ReadTimeout:
             raise self._past_deadline() from None
         except requests.exceptions.SSLError as exc:
-            raise HzelError(
-                "TLS error talking to %s: %s (validate_certs)" % (self.api_url, self._excerpt(exc, 200))
-            ) from None
+            raise self._tls_failure(exc) from None
         except requests.exceptions.ConnectionError as exc:
             reason, never_sent = _connection_reason(exc)
             if not never_sent and time.monotonic() >= deadline:
@@ -514,7 +556,14 @@ def check_api_url(api_url: Optional[str]) -> str:
             "api_url must be an http:// or https:// URL without spaces, query or credentials, got %r"
             % excerpt(api_url, 100)
         )
-    return api_url.rstrip("/")
+    api_url = api_url.rstrip("/")
+    # Every request path is api_url + /api/v1 + ...: an api_url that already ends so 404s on every request.
+    if re.search(r"/api/v1$", api_url, re.IGNORECASE):
+        raise HzelError(
+            "api_url must not end with /api/v1, which is added to every request: drop /api/v1 and use %r"
+            % excerpt(api_url[: -len("/api/v1")], 100)
+        )
+    return api_url
 
 
 def plain_number(value: float) -> str:

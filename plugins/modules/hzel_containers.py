@@ -21,9 +21,13 @@ description:
     O(containers[].memory_mb) or O(containers[].disk_gb) differ, a container in state V(failed), an id that is not
     found, a hostname that more than one visible container holds), the task fails before any change, naming every
     such item and field."
-  - "B(Applied concurrently.) Creates and power actions run at most O(parallelism) at a time. An HTTP 429 holds the
-    whole pool for as long as C(Retry-After) asks, and fails no item. A create is never resent blindly, so no
-    duplicate appears."
+  - "B(Applied concurrently.) Creates and power actions run at most O(parallelism) at a time. An HTTP 429 makes
+    only the request that got it wait for as long as C(Retry-After) asks (at least 1 second, at most 60) and then
+    resend it, spending no O(api_retries), while the other requests go on. Only when 429s show a real limit (four
+    answers 429 in a row across the requests of the task, no other answer between them) does every request hold
+    for C(Retry-After), then go out at the pace the API let through. A request still answered 429 after 120 seconds
+    (or 100 answers 429) fails its item only, and the other items still converge. A create is never resent
+    blindly, so no duplicate appears."
   - "B(One wait for all.) New containers are waited for together, once every create and power request has been
     answered: each poll round is one request, whatever the size of the fleet, for at most O(wait_timeout) for the
     fleet as a whole."
@@ -95,10 +99,19 @@ options:
         O(index_start). To scale down, the running or provisioning members of the highest indexes are stopped.
         V(0) stops every member and creates nothing."
       - "B(Failed members) (state V(failed)) are neither counted nor reused: their hostnames stay taken, a warning
-        names them and RV(group.failed) lists them. The hzel API cannot repair or delete them."
+        names them and RV(group.failed) lists them. The hzel API cannot repair or delete them. A member that is
+        being stopped to scale down and ends V(failed) instead (its provisioning failed) no longer counts either,
+        which is what its stop was for: it does not fail the task; a warning names it and RV(left_failed) and
+        RV(group.failed) list it."
       - "B(Spec.) O(cpu_cores), O(memory_mb) and O(disk_gb) are the spec of new members and are compared with every
         member that is kept running or started: a difference refuses the task before any change, naming each
         member and field. Members that are stopped are not compared."
+      - "B(Spec left out.) For each of O(cpu_cores), O(memory_mb) and O(disk_gb) that is not given, new members take
+        the value that the existing members share (those the count keeps running or starts, which, when members are
+        created, is every member that is not V(failed)); nothing is compared for that field. If those members
+        differ in it, a task that would create members is refused before any change, naming the members' values
+        and the options to give. Only a group without such members (empty, or only V(failed) ones) creates at the
+        API's defaults (1 CPU core, 512 MiB, 18 GiB)."
       - "B(Visibility.) A regular token sees only its own containers, so the group is that user's. An admin token
         sees every user's containers, so its group holds every user's matching containers, and it counts, starts
         and stops them all: scale a user's group with that user's token. Hostnames are unique on the whole
@@ -127,18 +140,19 @@ options:
   cpu_cores:
     description:
       - With O(count), the CPU cores of new members, compared with the members that are kept running or started.
+        When left out, new members take the value the existing members share (see O(count)).
       - Only with O(count); for O(containers), give O(containers[].cpu_cores) per item.
     type: int
   memory_mb:
     description:
       - With O(count), the memory in MiB of new members, compared with the members that are kept running or
-        started.
+        started. When left out, new members take the value the existing members share (see O(count)).
       - Only with O(count); for O(containers), give O(containers[].memory_mb) per item.
     type: int
   disk_gb:
     description:
       - With O(count), the disk in GiB (18 to 32) of new members, compared with the members that are kept running
-        or started.
+        or started. When left out, new members take the value the existing members share (see O(count)).
       - Only with O(count); for O(containers), give O(containers[].disk_gb) per item.
     type: int
   state:
@@ -207,6 +221,11 @@ EXAMPLES = r"""
     state: restarted
   run_once: true
   delegate_to: localhost
+
+- name: Add web containers up to eight, with the spec the existing members share (no spec given)
+  hzel.cloud.hzel_containers:
+    hostname_pattern: web-{index}
+    count: 8
 
 - name: Run five web containers, web-1 to web-5 (starting stopped ones first, stopping any above five)
   hzel.cloud.hzel_containers:
@@ -341,6 +360,14 @@ failures:
   returned: when some containers did not converge
   type: dict
   sample: {"fail-1": "Container fail-1 (01942cf7-...) ended in state 'failed' while provisioning"}
+left_failed:
+  description:
+    - With O(count), the members that were being stopped to scale down and ended in state V(failed) instead, with
+      what happened to each, keyed as in RV(actions). They are no longer counted, so they do not fail the task; a
+      warning names them.
+  returned: when a member being stopped ended in state V(failed)
+  type: dict
+  sample: {"web-4": "Container web-4 (01942cf7-...) ended in state 'failed' while provisioning"}
 failure_details:
   description:
     - The API's C(error.code) (as C(error_code)) and the HTTP status (as C(status)) of each failure in RV(failures)
@@ -352,6 +379,8 @@ failure_details:
 problems:
   description:
     - Why the plan was refused, by item (C(containers[N]); with O(count), by hostname); nothing was changed.
+    - With O(count) and no spec, when the members differ in a field that new members would take, by option
+      (C(cpu_cores), C(memory_mb), C(disk_gb)) with the members' values.
     - 'The message names each item once, by its place in the list and its hostname or id, for example
       "containers[1] (web-2): disk_gb must be between 18 and 32 (got 99)".'
   returned: when the plan was refused
@@ -444,7 +473,7 @@ def main():
         try:
             return converge_result(
                 module,
-                lambda: executor.converge_derived(resolver),
+                lambda: executor.converge_derived(resolver, resolver.release),
                 lambda records: {"group": resolver.view(records)},
             )
         finally:
@@ -453,6 +482,12 @@ def main():
                 module.warn(
                     "hostname_pattern %s: members in state 'failed' are not counted and their hostnames stay taken "
                     "(the hzel API cannot repair or delete a container): %s" % (group.pattern.text, ", ".join(failed))
+                )
+            if resolver.left_failed:
+                module.warn(
+                    "hostname_pattern %s: members being stopped to scale down ended in state 'failed' instead; they "
+                    "are no longer counted, so they do not fail the task (see left_failed): %s"
+                    % (group.pattern.text, ", ".join(resolver.left_failed))
                 )
 
     run(module, converge, pool_size=params["parallelism"])

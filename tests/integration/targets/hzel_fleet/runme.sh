@@ -77,4 +77,18 @@ ansible-playbook "$examples/modules.yml" -e "@$work/credentials.yml" --diff >"$w
 recap "$work/modules.out" | grep -q "changed=3 .*failed=0"
 grep -q -- "-    \"state\": \"running\"" "$work/modules.out"
 expect "$(fleet)" "batch-1=running batch-2=stopped batch-3=running db-1=running web-1=running web-2=running web-3=running"
+
+echo "== the README's scale command: new members take the web tier's spec, and the module examples still converge"
+ansible-playbook hzel.cloud.scale -e 'hzel_scale_pattern=web-{index}' -e hzel_scale_count=5 >"$work/scale.out"
+recap "$work/scale.out" | grep -q "changed=1 .*failed=0"
+python -c '
+import json, os, urllib.request
+request = urllib.request.Request(os.environ["HZEL_API_URL"] + "/api/v1/containers",
+                                 headers={"Authorization": "Bearer " + os.environ["HZEL_API_TOKEN"]})
+web = {c["hostname"]: (c["cpu_cores"], c["memory_mb"], c["disk_gb"])
+       for c in json.load(urllib.request.urlopen(request))["data"] if c["hostname"].startswith("web-")}
+assert set(web.values()) == {(2, 1024, 18)} and len(web) == 5, web
+'
+ansible-playbook "$examples/modules.yml" -e "@$work/credentials.yml" >"$work/modules-again.out"
+recap "$work/modules-again.out" | grep -q "failed=0"
 echo "hzel_fleet: all checks passed"

@@ -321,3 +321,108 @@ def test_a_hostname_longer_than_a_dns_label_is_no_member_whatever_its_digits():
     pattern = parse_pattern("web-{index}")
     assert pattern.index_of("web-" + "1" * 5000) is None
     assert pattern.index_of("web-" + "1" * 59) is not None
+
+
+# A member being stopped to scale down that ends 'failed' instead: it no longer counts, as its stop intended.
+
+
+def release_run(api, count, pattern="fail-{index}", **settings):
+    time = FakeTime()
+    resolver = GroupResolver(scale_group(pattern, count))
+    executor = FleetExecutor(api, FleetSettings(**settings), sleep=time.sleep, clock=time.clock)
+    return executor.converge_derived(resolver, resolver.release), resolver
+
+
+def test_a_member_being_stopped_that_ends_failed_while_provisioning_does_not_fail_the_scale_down():
+    api = FakeAPI([fake_record("fail-1"), fake_record("fail-2"), fake_record("fail-3", "provisioning")])
+    outcome, resolver = release_run(api, 2)
+    assert outcome.failures == {} and list(outcome.released_map) == ["fail-3"]
+    assert "ended in state 'failed' while provisioning" in outcome.released_map["fail-3"]
+    assert resolver.left_failed == ["fail-3"]
+    group = resolver.view(outcome.records)
+    assert group["active"] == ["fail-1", "fail-2"] and group["failed"] == ["fail-3"]
+
+
+def test_a_stop_refused_because_provisioning_failed_is_read_again_and_released():
+    refusal = HzelError("The hzel API refused POST ...: Container failed to provision and cannot change state", 400)
+    api = FakeAPI(
+        [fake_record("fail-1"), fake_record("fail-2", "provisioning")], provisioning_polls=1, fail={"fail-2": refusal}
+    )
+    outcome, resolver = release_run(api, 1, wait=False)
+    assert outcome.failures == {} and list(outcome.released_map) == ["fail-2"]
+    assert [call[0] for call in api.calls] == ["list", "stop", "get"]
+    assert resolver.view(outcome.records)["failed"] == ["fail-2"]
+
+
+def test_a_stop_that_fails_on_a_member_that_did_not_end_failed_still_fails_the_task():
+    api = FakeAPI([fake_record("web-1"), fake_record("web-2")], fail={"web-2": refused()})
+    with pytest.raises(FleetFailed) as failure:
+        release_run(api, 1, pattern="web-{index}")
+    assert list(failure.value.outcome.failure_map) == ["web-2"] and failure.value.outcome.released == {}
+
+
+# Without a spec, new members take the spec that the members kept running or started share.
+
+
+def spec_record(hostname, state="running", number=0, **spec):
+    return dict(record(hostname, state, number), **spec)
+
+
+def test_without_a_spec_new_members_take_the_spec_the_members_share():
+    current = [spec_record("web-1", disk_gb=20), spec_record("web-2", "stopped", 1, disk_gb=20)]
+    result = plan(current, 3, spec={})
+    assert result.items[-1] == {
+        "hostname": "web-3",
+        "state": "running",
+        "cpu_cores": 2,
+        "memory_mb": 1024,
+        "disk_gb": 20,
+    }
+    # Members that stay or start carry only the spec given: they are not compared with what was inherited.
+    assert result.items[0] == {"hostname": "web-1", "state": "running"}
+
+
+def test_a_field_given_wins_and_the_others_are_inherited():
+    result = plan([spec_record("web-1")], 2, spec={"memory_mb": 2048})
+    # disk_gb 18 is the API's default: it is left to the API, as a hand-written item would leave it.
+    assert result.items[-1] == {"hostname": "web-2", "state": "running", "cpu_cores": 2, "memory_mb": 2048}
+
+
+def test_members_that_differ_refuse_new_members_without_a_spec_naming_the_options_to_give():
+    current = [
+        spec_record("web-1", cpu_cores=1),
+        spec_record("web-2", number=1, cpu_cores=4, memory_mb=4096),
+        spec_record("web-3", "failed", 2, cpu_cores=8),
+    ]
+    with pytest.raises(PlanRefused) as refusal:
+        plan(current, 3, spec={})
+    assert sorted(refusal.value.problems) == ["cpu_cores", "memory_mb"]
+    message = refusal.value.message
+    assert "give cpu_cores and memory_mb" in message and "Nothing was changed" in message
+    assert "(cpu_cores: 1 (web-1), 4 (web-2); memory_mb: 1024 (web-1), 4096 (web-2)); give" in message
+    assert "web-3" not in message and refusal.value.problems["memory_mb"].endswith("; give memory_mb")
+    # A field given is not asked for; one the members share is not either.
+    with pytest.raises(PlanRefused) as refusal:
+        plan(current, 3, spec={"cpu_cores": 2})
+    assert sorted(refusal.value.problems) == ["memory_mb"]
+
+
+def test_members_that_differ_do_not_refuse_a_count_that_creates_nothing():
+    current = [spec_record("web-1", cpu_cores=1), spec_record("web-2", number=1, cpu_cores=4)]
+    assert states(plan(current, 1, spec={})) == [("web-1", "running"), ("web-2", "stopped")]
+    assert states(plan(current, 2, spec={})) == [("web-1", "running"), ("web-2", "running")]
+
+
+def test_an_empty_group_or_one_of_failed_members_creates_at_the_api_defaults():
+    assert plan([], 1, spec={}).items == [{"hostname": "web-1", "state": "running"}]
+    failed = [spec_record("web-1", "failed", cpu_cores=8)]
+    assert plan(failed, 1, spec={}).items == [{"hostname": "web-2", "state": "running"}]
+
+
+def test_a_refused_spec_sends_nothing_and_the_group_is_still_reported():
+    api = FakeAPI([fake_record("web-1", cpu_cores=1), fake_record("web-2", cpu_cores=2)])
+    resolver = GroupResolver(scale_group("web-{index}", 3))
+    with pytest.raises(PlanRefused):
+        FleetExecutor(api, FleetSettings()).converge_derived(resolver)
+    assert api.calls == [("list",)]
+    assert resolver.view()["active"] == ["web-1", "web-2"]

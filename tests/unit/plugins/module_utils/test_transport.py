@@ -646,3 +646,122 @@ def test_a_netrc_entry_for_the_api_host_never_replaces_the_token(tmp_path, monke
         server.shutdown()
         server.server_close()
     assert _RecordsAuthorization.seen == ["Bearer " + TOKEN]
+
+
+# api_url mistakes: each is one message that says what to change.
+
+
+@pytest.mark.parametrize("given", [API + "/api/v1", API + "/api/v1/", API + "/API/V1"])
+def test_an_api_url_ending_with_api_v1_is_refused_before_any_request_saying_to_drop_it(api, given):
+    with pytest.raises(HzelError) as failure:
+        HzelClient(given, TOKEN)
+    message = failure.value.message
+    assert "drop /api/v1" in message and repr(API) in message
+    assert "/api/v1/api/v1" not in message and "Not found" not in message
+    assert not api.calls
+
+
+def test_an_api_url_with_api_v1_elsewhere_in_its_path_is_kept():
+    assert HzelClient(API + "/api/v1/hzel", TOKEN).transport.api_url == API + "/api/v1/hzel"
+
+
+class _PlainHTTP(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b'{"data": []}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("validate_certs", [True, False])
+def test_https_to_a_plain_http_server_says_that_it_does_not_speak_tls(validate_certs):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PlainHTTP)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = "127.0.0.1:%d" % server.server_address[1]
+    try:
+        client = HzelClient("https://" + address, TOKEN, retries=0, validate_certs=validate_certs)
+        with pytest.raises(HzelError) as failure:
+            client.list()
+    finally:
+        server.shutdown()
+        server.server_close()
+    message = failure.value.message
+    assert message == (
+        "The server at https://%s does not speak TLS (it answered the TLS handshake as a plain HTTP server would); "
+        "if it serves plain HTTP, use api_url http://%s" % (address, address)
+    )
+
+
+SECURE = "https://hzel.test"
+
+
+@pytest.mark.parametrize(
+    "reason, says",
+    [
+        (
+            "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate (_ssl.c:1006)",
+            "The TLS certificate of %s could not be verified (self-signed certificate): give its CA in "
+            "REQUESTS_CA_BUNDLE, or set validate_certs to false only for a server you trust" % SECURE,
+        ),
+        (
+            "[SSL: TLSV1_ALERT_PROTOCOL_VERSION] tlsv1 alert protocol version (_ssl.c:1006)",
+            "The TLS handshake with %s failed: tlsv1 alert protocol version" % SECURE,
+        ),
+    ],
+)
+def test_a_tls_failure_is_told_in_words_without_the_http_library_class_names(api, reason, says):
+    api.get(
+        SECURE + "/api/v1/containers",
+        body=requests.exceptions.SSLError(
+            "_DeadlineHTTPSPool(host='hzel.test', port=443): Max retries exceeded with url: /api/v1/containers "
+            "(Caused by SSLError(SSLError(1, '%s')))" % reason
+        ),
+    )
+    with pytest.raises(HzelError) as failure:
+        HzelClient(SECURE, TOKEN, retries=0).list()
+    assert failure.value.message == says
+
+
+# Retries: what is being retried is told once, at the first failure, and the final message stays one line.
+
+
+def test_the_first_retry_is_told_once_with_what_is_being_retried(api, fake_time):
+    api.get(LIST, body=refused())
+    api.get(ONE, body=refused())
+    told = []
+    client = HzelClient(API, TOKEN, retries=3, sleep=fake_time.sleep, clock=fake_time.clock, notify=told.append)
+    with pytest.raises(HzelUnavailable) as failure:
+        client.list()
+    assert told == [
+        "The hzel API at %s could not be reached (GET %s: Connection refused); retrying with backoff, up to 3 times "
+        "per request (api_retries), before the task fails" % (API, LIST)
+    ]
+    assert len(api.calls) == 4 and "\n" not in failure.value.message
+    assert failure.value.message.endswith("Connection refused after 4 attempts")
+    # Another request of the same transport retries again, and is not told again.
+    with pytest.raises(HzelUnavailable):
+        client.get(RECORD["id"])
+    assert len(told) == 1 and len(api.calls) == 8
+
+
+def test_a_request_that_is_not_retried_tells_nothing(api, fake_time):
+    api.get(LIST, body=refused())
+    told = []
+    client = HzelClient(API, TOKEN, retries=0, sleep=fake_time.sleep, clock=fake_time.clock, notify=told.append)
+    with pytest.raises(HzelUnavailable):
+        client.list()
+    assert told == []
+
+
+def test_a_transient_status_that_is_retried_is_told_with_the_status(api, fake_time):
+    api.get(LIST, status=503, json=error_body("UNAVAILABLE", "down for maintenance"))
+    api.get(LIST, json={"data": []})
+    told = []
+    client = HzelClient(API, TOKEN, retries=2, sleep=fake_time.sleep, clock=fake_time.clock, notify=told.append)
+    assert client.list() == []
+    assert len(told) == 1 and "answered HTTP 503 UNAVAILABLE: down for maintenance (GET %s)" % LIST in told[0]

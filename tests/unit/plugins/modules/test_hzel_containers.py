@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 import responses
 from ansible.module_utils.basic import AnsibleModule
 
@@ -134,3 +135,58 @@ def test_a_list_of_containers_still_needs_no_count_and_takes_the_default_index_s
     responses.get(LIST, json={"data": [RECORD]})
     result = run_module(hzel_containers, {"containers": [{"hostname": "web-1"}]}, capsys)
     assert result["changed"] is False and "group" not in result
+
+
+@responses.activate
+def test_a_member_being_stopped_that_ends_failed_is_reported_and_does_not_fail_the_task(capsys, monkeypatch):
+    warned = []
+    monkeypatch.setattr(AnsibleModule, "warn", lambda self, warning, *args, **kwargs: warned.append(warning))
+    web = [member("web-1"), member("web-2", number=2), member("web-3", "provisioning", number=3)]
+    responses.get(LIST, json={"data": web})
+    responses.post(
+        LIST + "/%s/stop" % web[2]["id"],
+        status=400,
+        json={"error": {"code": "BAD_REQUEST", "message": "Container failed to provision and cannot change state"}},
+    )
+    responses.get(LIST + "/%s" % web[2]["id"], json={"data": dict(web[2], state="failed")})
+    result = run_module(hzel_containers, {"hostname_pattern": "web-{index}", "count": 2, "wait": False}, capsys)
+    assert result.get("failed") is not True and "failures" not in result
+    assert list(result["left_failed"]) == ["web-3"] and "cannot change state" in result["left_failed"]["web-3"]
+    assert result["group"]["active"] == ["web-1", "web-2"] and result["group"]["failed"] == ["web-3"]
+    assert len(warned) == 1 and "web-3" in warned[0] and "no longer counted" in warned[0]
+
+
+@responses.activate
+def test_without_a_spec_a_new_member_is_created_with_the_spec_the_members_share(capsys):
+    spec = {"cpu_cores": 2, "memory_mb": 1024, "disk_gb": 20}
+    responses.get(LIST, json={"data": [member("web-1", **spec), member("web-2", "stopped", 2, **spec)]})
+    responses.post(
+        LIST + "/%s/start" % member("web-2", number=2)["id"], json={"data": member("web-2", number=2, **spec)}
+    )
+    responses.post(LIST, json={"data": member("web-3", number=3, **spec)})
+    result = run_module(hzel_containers, {"hostname_pattern": "web-{index}", "count": 3, "wait": False}, capsys)
+    assert result["actions"] == {"web-1": "none", "web-2": "start", "web-3": "create"}
+    create = [call for call in responses.calls if call.request.url == LIST and call.request.method == "POST"]
+    assert json.loads(create[0].request.body) == dict(spec, hostname="web-3")
+
+
+@responses.activate
+def test_without_a_spec_members_that_differ_refuse_the_count_before_any_post(capsys):
+    responses.get(LIST, json={"data": [member("web-1", cpu_cores=1), member("web-2", number=2, cpu_cores=2)]})
+    result = run_module(hzel_containers, {"hostname_pattern": "web-{index}", "count": 3}, capsys)
+    assert result["failed"] is True and len(responses.calls) == 1
+    assert "give cpu_cores for the new members" in result["msg"] and list(result["problems"]) == ["cpu_cores"]
+    assert result["group"]["active"] == ["web-1", "web-2"]
+
+
+@responses.activate
+def test_an_api_that_refuses_connections_is_warned_about_once_at_the_first_retry(capsys, monkeypatch):
+    warned = []
+    monkeypatch.setattr(AnsibleModule, "warn", lambda self, warning, *args, **kwargs: warned.append(warning))
+    responses.get(LIST, body=requests.exceptions.ConnectionError("[Errno 111] Connection refused"))
+    result = run_module(hzel_containers, {"containers": [{"hostname": "web-1"}], "api_retries": 1}, capsys)
+    assert result["failed"] is True and "could not be reached" in result["msg"] and "\n" not in result["msg"]
+    assert len(responses.calls) == 2
+    assert len(warned) == 1 and warned[0].startswith("The hzel API at http://hzel.test could not be reached (GET ")
+    assert "retrying with backoff, up to 1 time per request (api_retries)" in warned[0]
+    assert TOKEN not in json.dumps(result) + warned[0]
