@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import socket
 
@@ -83,6 +84,8 @@ def announce_gateway(gateway):
         % (info["host"], info["port"], gateway.directory),
         "  " + info["ssh_command"].replace("HOSTNAME", "web-1"),
         "  or: ssh -F %s web-1@hzel" % info["ssh_config"],
+        "that key reaches every container; each user's own key only theirs: %s"
+        % os.path.join(gateway.directory, "users", "NAME", "id_ed25519"),
         "host variables for Ansible's ssh connection (also in %s):" % gateway.path("gateway.json"),
     ]
     lines += ["  %s: %s" % (name, json.dumps(value)) for name, value in info["ansible_vars"].items()]
