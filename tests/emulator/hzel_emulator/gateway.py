@@ -39,6 +39,9 @@ EVERY_CONTAINER = None
 PTY_DRAIN_SECONDS = 1.0
 # How often the process groups left behind by ended sessions are looked at, to forget the ones that are gone.
 SWEEP_SECONDS = 1.0
+# A session that ends while its command runs hangs up on it (SIGHUP, SIGTERM), and after this grace kills
+# what is left of its process group: `nohup` and `trap '' HUP TERM` ignore the first two.
+HANGUP_GRACE_SECONDS = 2.0
 
 
 class GatewayError(Exception):
@@ -464,6 +467,14 @@ class Gateway:
         if self._sweeper is None:
             self._sweeper = self._loop.call_later(SWEEP_SECONDS, self._sweep)
 
+    def _hang_up(self, child):
+        """The session ended while its command ran (the client went away): its process group ends too."""
+        if child.returncode is not None:
+            return
+        _signal_group(child, signal.SIGHUP)
+        _signal_group(child, signal.SIGTERM)
+        self._loop.call_later(HANGUP_GRACE_SECONDS, _kill_group, child)
+
     def _sweep(self):
         """Forget the process groups in which nothing runs any more (one timer, no thread per group)."""
         self._sweeper = None
@@ -568,7 +579,7 @@ class Gateway:
         finally:
             feeding.cancel()
             closed.cancel()
-            _signal_group(child, signal.SIGHUP)
+            self._hang_up(child)
 
     async def _on_terminal(self, process, record, argv, home, env):
         master, slave = os.openpty()
@@ -614,7 +625,7 @@ class Gateway:
             output.cancel()
             read_transport.close()
             write_transport.close()
-            _signal_group(child, signal.SIGHUP)
+            self._hang_up(child)
 
 
 def _watch_children_without_threads(loop):
@@ -667,6 +678,14 @@ def _set_size(descriptor, size):
     width, height, pixwidth, pixheight = size
     if width and height:
         fcntl.ioctl(descriptor, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, pixwidth, pixheight))
+
+
+def _kill_group(child):
+    if _group_runs(child.pid, child):
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _signal_group(child, number):

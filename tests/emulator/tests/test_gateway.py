@@ -269,6 +269,33 @@ def test_a_client_that_goes_away_hangs_up_its_command(gateway):
     assert _gone(pid)
 
 
+@pytest.mark.parametrize(
+    "login, command, options",
+    [
+        ("abandon-1", "nohup sh -c 'sleep 601 & echo $!; wait'", []),
+        ("abandon-2", 'trap "" HUP TERM; sleep 602 & echo $!; wait', []),
+        ("abandon-3", 'trap "" HUP TERM; sleep 603 & echo $!; wait', ["-tt"]),
+    ],
+    ids=["nohup", "ignores-hup-and-term", "ignores-hup-and-term-on-a-terminal"],
+)
+def test_a_client_that_goes_away_ends_its_commands_even_those_that_ignore_the_hangup(gateway, login, command, options):
+    gateway.running(login)
+    client = subprocess.Popen(
+        gateway.ssh_args(login)[:-1] + options + [login + "@127.0.0.1", command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    pid = int(client.stdout.readline())
+    try:
+        client.kill()
+        client.wait(timeout=30)
+        assert _gone(pid)
+    finally:
+        client.stdout.close()
+        _kill_if_sleep(pid)
+
+
 def test_a_stop_drops_open_sessions_and_ends_their_commands(gateway):
     record = gateway.running("drop-1")
     client, pid = _session_started(gateway, "drop-1")
