@@ -7,6 +7,8 @@ import asyncio
 import json
 import logging
 import os
+import re
+import shlex
 import signal
 import socket
 
@@ -67,29 +69,57 @@ def _seconds(text):
     return value
 
 
-def announce(args, users):
-    url = "http://%s:%d" % (args.host, args.port)
+def demo_token(users):
+    """The token the printed exports name: the first regular user's (alice's hzel-demo-token by default)."""
+    for admin in (False, True):
+        for user in users:
+            if bool(user.get("admin")) == admin and user.get("tokens"):
+                return user["tokens"][0]
+    return None
+
+
+def shell_word(text):
+    """text as one shell word a user can paste: as it is, in double quotes where they suffice, else in single quotes."""
+    if shlex.quote(text) == text:
+        return text
+    if not re.search(r'[$`\\"!]', text):
+        return '"%s"' % text
+    return shlex.quote(text)
+
+
+def exports(url, token, gateway=None):
+    """The export lines that point the collection (and Ansible, through the gateway) at the emulator."""
+    variables = [("HZEL_API_URL", url)]
+    if token is not None:
+        variables.append(("HZEL_API_TOKEN", token))
+    lines = [variables]
+    if gateway is not None:
+        env = gateway.ansible_env()
+        lines.append([(name, env[name]) for name in ("ANSIBLE_REMOTE_PORT", "ANSIBLE_PRIVATE_KEY_FILE")])
+        lines.append([("ANSIBLE_SSH_COMMON_ARGS", env["ANSIBLE_SSH_COMMON_ARGS"])])
+    return ["export " + " ".join("%s=%s" % (name, shell_word(value)) for name, value in line) for line in lines]
+
+
+def announce(args, users, url, gateway=None):
     lines = ["hzel API emulator on %s (state in %s); Ctrl-C stops it" % (url, args.db), "tokens:"]
     for user in users:
         for token in user.get("tokens", []):
             lines.append("  %-16s %s%s" % (token, user["name"], " (admin)" if user.get("admin") else ""))
-    lines += ["point the collection at it:", "  export HZEL_API_URL=%s HZEL_API_TOKEN=%s" % (url, "hzel-demo-token")]
-    print("\n".join(lines), flush=True)
-
-
-def announce_gateway(gateway):
-    info = gateway.describe()
-    lines = [
-        "SSH gateway on %s:%d (keys, known_hosts and homes in %s); the user name picks the container:"
-        % (info["host"], info["port"], gateway.directory),
-        "  " + info["ssh_command"].replace("HOSTNAME", "web-1"),
-        "  or: ssh -F %s web-1@hzel" % info["ssh_config"],
-        "that key reaches every container; each user's own key only theirs: %s"
-        % os.path.join(gateway.directory, "users", "NAME", "id_ed25519"),
-        "host variables for Ansible's ssh connection (also in %s):" % gateway.path("gateway.json"),
-    ]
-    lines += ["  %s: %s" % (name, json.dumps(value)) for name, value in info["ansible_vars"].items()]
-    lines.append("commands run as this machine's user, in the container's home directory: reachable, not isolated")
+    if gateway is not None:
+        info = gateway.describe()
+        lines += [
+            "SSH gateway on %s:%d (keys, known_hosts and homes in %s); the user name picks the container:"
+            % (info["host"], info["port"], gateway.directory),
+            "  " + info["ssh_command"].replace("HOSTNAME", "web-1"),
+            "  or: ssh -F %s web-1@hzel" % info["ssh_config"],
+            "that key reaches every container; each user's own key only theirs: %s"
+            % os.path.join(gateway.directory, "users", "NAME", "id_ed25519"),
+            "host variables for Ansible's ssh connection (also in %s):" % gateway.path("gateway.json"),
+        ]
+        lines += ["  %s: %s" % (name, json.dumps(value)) for name, value in info["ansible_vars"].items()]
+        lines.append("commands run as this machine's user, in the container's home directory: reachable, not isolated")
+    lines.append("point the collection%s at it (paste into a shell):" % (" and Ansible" if gateway else ""))
+    lines += ["  " + line for line in exports(url, demo_token(users), gateway)]
     print("\n".join(lines), flush=True)
 
 
@@ -130,9 +160,7 @@ async def _serve(server, args, users):
         except gateway.Error as exc:
             raise SystemExit("hzel_emulator: %s" % exc) from None
     if args.announce:
-        announce(args, users)
-        if gateway is not None:
-            announce_gateway(gateway)
+        announce(args, users, "http://%s:%d" % (args.host, args.port), gateway)
     try:
         await server.serve()
     finally:

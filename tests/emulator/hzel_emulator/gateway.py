@@ -352,6 +352,16 @@ class Gateway:
             "ssh_command": "ssh -i %s -o IdentitiesOnly=yes -o %s -p %d HOSTNAME@%s"
             % (shlex.quote(key), _ssh_option("UserKnownHostsFile", known_hosts), self.port, LOOPBACK),
             "ansible_vars": self.ansible_vars(),
+            "ansible_env": self.ansible_env(),
+        }
+
+    def ansible_env(self):
+        """Ansible's own settings (environment variables) that reach every container through the gateway."""
+        return {
+            "ANSIBLE_REMOTE_PORT": str(self.port),
+            "ANSIBLE_PRIVATE_KEY_FILE": self.path(CLIENT_KEY),
+            "ANSIBLE_SSH_COMMON_ARGS": "-o IdentitiesOnly=yes -o %s"
+            % _ssh_option("UserKnownHostsFile", self.path("known_hosts")),
         }
 
     def ansible_vars(self):
