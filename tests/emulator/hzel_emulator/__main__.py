@@ -4,6 +4,7 @@
 
 import argparse
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -151,18 +152,46 @@ def _wake_on_signals(loop):
     return reader, writer
 
 
+PORTS_HINT = (
+    "another emulator (make serve) may be running: choose other ports with make serve PORT=9000 SSH_PORT=2223, "
+    "or the flags --port and --ssh-port; 0 picks a free port, which the emulator prints"
+)
+
+
+def _listen(host, port):
+    """The API's socket, bound before anything starts, so that a taken port is told plainly (and 0 is a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        where = "[%s]:%d" % (host, port) if family == socket.AF_INET6 else "%s:%d" % (host, port)
+        if exc.errno == errno.EADDRINUSE:
+            raise SystemExit("hzel_emulator: the API's port %s is taken; %s" % (where, PORTS_HINT)) from None
+        raise SystemExit("hzel_emulator: the API cannot listen on %s: %s" % (where, exc)) from None
+    # Listening from here on: a client that reads the announced URL is queued until the API takes it.
+    sock.listen(2048)
+    return sock
+
+
 async def _serve(server, args, users):
     gateway = server.gateway
+    sock = _listen(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    url = "http://%s:%d" % ("[%s]" % host if ":" in host else host, port)
     wakers = _wake_on_signals(asyncio.get_running_loop())
     if gateway is not None:
         try:
             await gateway.start()
         except gateway.Error as exc:
-            raise SystemExit("hzel_emulator: %s" % exc) from None
+            sock.close()
+            raise SystemExit("hzel_emulator: %s%s" % (exc, "; " + PORTS_HINT if exc.port_taken else "")) from None
     if args.announce:
-        announce(args, users, "http://%s:%d" % (args.host, args.port), gateway)
+        announce(args, users, url, gateway)
     try:
-        await server.serve()
+        await server.serve(sockets=[sock])
     finally:
         if gateway is not None:
             await gateway.close()

@@ -45,7 +45,11 @@ HANGUP_GRACE_SECONDS = 2.0
 
 
 class GatewayError(Exception):
-    """A start-up failure the emulator reports in one line."""
+    """A start-up failure the emulator reports in one line; port_taken when another process holds the port."""
+
+    def __init__(self, message, port_taken=False):
+        super().__init__(message)
+        self.port_taken = port_taken
 
 
 def default_directory(db_path):
@@ -293,6 +297,8 @@ class Gateway:
             )
         except OSError as exc:
             where = "%s:%s" % (LOOPBACK, self.requested_port)
+            if exc.errno == errno.EADDRINUSE:
+                raise GatewayError("the SSH gateway's port %s is taken" % where, port_taken=True) from None
             raise GatewayError("the SSH gateway cannot listen on %s: %s" % (where, exc)) from None
         self.port = self._acceptor.get_port()
         self.store.power_listeners.append(self._power_changed)

@@ -6,11 +6,13 @@ import json
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
 import threading
 
 import pytest
+import requests
 from conftest import EMULATOR_DIR, _free_port
 
 ROOT = os.path.dirname(os.path.dirname(EMULATOR_DIR))
@@ -117,3 +119,54 @@ def test_what_serve_prints_is_what_the_readme_and_the_connect_example_promise(an
     form = re.search(r'`(ANSIBLE_SSH_COMMON_ARGS="[^"`]*")`', paragraph).group(1)
     expected = "  export " + form.replace("<gateway dir>", os.path.dirname(info["known_hosts"]))
     assert expected in lines, (expected, lines)
+
+
+def _taken_port():
+    """A port another process listens on, as a second `make serve` finds the first one's."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock
+
+
+@pytest.mark.parametrize("which", ["--port", "--ssh-port"])
+def test_a_taken_port_is_told_with_how_to_choose_others(tmp_path, which):
+    with _taken_port() as holder:
+        taken = holder.getsockname()[1]
+        ports = {"--port": _free_port(), "--ssh-port": _free_port()}
+        ports[which] = taken
+        result = subprocess.run(
+            [sys.executable, "-m", "hzel_emulator", "--db", str(tmp_path / "hzel.sqlite3"), "--announce"]
+            + ["--port", str(ports["--port"]), "--ssh-port", str(ports["--ssh-port"])],
+            env=dict(os.environ, PYTHONPATH=EMULATOR_DIR),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode != 0, result
+    message = result.stderr.strip().splitlines()[-1]
+    assert "127.0.0.1:%d is taken" % taken in message, result.stderr
+    for hint in ("make serve PORT=", "SSH_PORT=", "--port", "--ssh-port", "0 picks a free port"):
+        assert hint in message, result.stderr
+    # Nothing was announced: the user is not told to paste lines for an emulator that is not there.
+    assert "export" not in result.stdout
+
+
+def test_port_0_listens_on_a_free_port_and_prints_it(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hzel_emulator", "--db", str(tmp_path / "hzel.sqlite3"), "--port", "0", "--announce"],
+        env=dict(os.environ, PYTHONPATH=EMULATOR_DIR),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        first = process.stdout.readline()
+        url = re.search(r"on (http://127\.0\.0\.1:(\d+)) ", first)
+        assert url and url.group(2) != "0", first
+        assert requests.get(url.group(1) + "/_emulator/health", timeout=10).json() == {"status": "ok"}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        process.stdout.close()
