@@ -1,6 +1,6 @@
 # Copyright: hzel.cloud contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Run the emulator: python -m hzel_emulator --port 8080 --db /tmp/hzel.sqlite3"""
+"""Run the emulator: python -m hzel_emulator --port 8080 --db /tmp/hzel.sqlite3 (installed: hzel-emulator ...)"""
 
 import argparse
 import asyncio
@@ -26,8 +26,8 @@ class _QuietDrops(logging.Filter):
         return "ConnectionDropped" not in repr(record.exc_info)
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="hzel_emulator", description=__doc__)
+def parse_args(argv=None, prog="hzel_emulator"):
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--db", default="hzel-emulator.sqlite3", help="SQLite file holding all state")
@@ -201,8 +201,8 @@ async def _serve(server, args, users):
             each.close()
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def main(argv=None, prog="hzel_emulator"):
+    args = parse_args(argv, prog)
     store = open_store(args.db, args.provision_seconds)
     users = DEFAULT_USERS
     if args.users:
@@ -230,6 +230,11 @@ def main(argv=None):
         asyncio.run(_serve(_Server(config, gateway), args, users))
     except KeyboardInterrupt:
         pass
+
+
+def console():
+    """The hzel-emulator command of an installed emulator (pip install ./tests/emulator)."""
+    main(prog="hzel-emulator")
 
 
 if __name__ == "__main__":
