@@ -16,6 +16,7 @@ import socket
 import uvicorn
 
 from .app import create_app
+from .faults import Budget, parse_budget
 from .store import DEFAULT_USERS, open_store
 
 
@@ -53,7 +54,28 @@ def parse_args(argv=None, prog="hzel_emulator"):
         default=1.0,
         help="after a start or restart, how long the gateway refuses the container (its boot)",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--budget",
+        type=_budget,
+        help="a request budget per token, REQUESTS/WINDOW (such as 100/10s, 60/1m, 5000/1h): replies carry "
+        "RateLimit-Limit, -Remaining and -Reset (seconds), and a spent budget answers 429 with Retry-After",
+    )
+    parser.add_argument(
+        "--budget-x-headers",
+        action="store_true",
+        help="with --budget, also the X-RateLimit-* headers GitHub sends (X-RateLimit-Reset in UNIX time)",
+    )
+    args = parser.parse_args(argv)
+    if args.budget_x_headers and args.budget is None:
+        parser.error("--budget-x-headers needs --budget")
+    return args
+
+
+def _budget(text):
+    try:
+        return parse_budget(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _port(text):
@@ -219,7 +241,7 @@ def main(argv=None, prog="hzel_emulator"):
         gateway = Gateway(store, args.ssh_dir or default_directory(args.db), args.ssh_port, args.boot_seconds)
     # A bounded graceful shutdown: an abandoned slow request never keeps a stopped emulator alive.
     config = uvicorn.Config(
-        create_app(store),
+        create_app(store, Budget(*args.budget, x_headers=args.budget_x_headers) if args.budget else None),
         host=args.host,
         port=args.port,
         log_level=args.log_level,

@@ -210,13 +210,14 @@ def metrics_for(record, now=None):
     }
 
 
-def create_app(store):
+def create_app(store, budget=None):
     api = FastAPI(
         title="hzel containers API (emulator)",
         version="1",
         description="A local emulator of api.hzel.org for the hzel.cloud collection's demo and tests.",
     )
     faults = Faults()
+    faults.budget = budget
     load = Load()
     describe_api = api.openapi
 
@@ -442,6 +443,8 @@ def create_app(store):
         load.clear()
         faults.rate_limit.configure()
         faults.reset_stats()
+        if faults.budget is not None:
+            faults.budget.reset()
         return _json({"status": "reset"})
 
     @api.post("/_emulator/seed", tags=["emulator"])
