@@ -1,17 +1,22 @@
 # Copyright: hzel.cloud contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Run the emulator: python -m hzel_emulator --port 8080 --db /tmp/hzel.sqlite3"""
+"""Run the emulator: python -m hzel_emulator --port 8080 --db /tmp/hzel.sqlite3 (installed: hzel-emulator ...)"""
 
 import argparse
 import asyncio
+import errno
 import json
 import logging
+import os
+import re
+import shlex
 import signal
 import socket
 
 import uvicorn
 
 from .app import create_app
+from .faults import Budget, parse_budget
 from .store import DEFAULT_USERS, open_store
 
 
@@ -22,8 +27,8 @@ class _QuietDrops(logging.Filter):
         return "ConnectionDropped" not in repr(record.exc_info)
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="hzel_emulator", description=__doc__)
+def parse_args(argv=None, prog="hzel_emulator"):
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--db", default="hzel-emulator.sqlite3", help="SQLite file holding all state")
@@ -49,7 +54,28 @@ def parse_args(argv=None):
         default=1.0,
         help="after a start or restart, how long the gateway refuses the container (its boot)",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--budget",
+        type=_budget,
+        help="a request budget per token, REQUESTS/WINDOW (such as 100/10s, 60/1m, 5000/1h): replies carry "
+        "RateLimit-Limit, -Remaining and -Reset (seconds), and a spent budget answers 429 with Retry-After",
+    )
+    parser.add_argument(
+        "--budget-x-headers",
+        action="store_true",
+        help="with --budget, also the X-RateLimit-* headers GitHub sends (X-RateLimit-Reset in UNIX time)",
+    )
+    args = parser.parse_args(argv)
+    if args.budget_x_headers and args.budget is None:
+        parser.error("--budget-x-headers needs --budget")
+    return args
+
+
+def _budget(text):
+    try:
+        return parse_budget(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _port(text):
@@ -66,27 +92,57 @@ def _seconds(text):
     return value
 
 
-def announce(args, users):
-    url = "http://%s:%d" % (args.host, args.port)
+def demo_token(users):
+    """The token the printed exports name: the first regular user's (alice's hzel-demo-token by default)."""
+    for admin in (False, True):
+        for user in users:
+            if bool(user.get("admin")) == admin and user.get("tokens"):
+                return user["tokens"][0]
+    return None
+
+
+def shell_word(text):
+    """text as one shell word a user can paste: as it is, in double quotes where they suffice, else in single quotes."""
+    if shlex.quote(text) == text:
+        return text
+    if not re.search(r'[$`\\"!]', text):
+        return '"%s"' % text
+    return shlex.quote(text)
+
+
+def exports(url, token, gateway=None):
+    """The export lines that point the collection (and Ansible, through the gateway) at the emulator."""
+    variables = [("HZEL_API_URL", url)]
+    if token is not None:
+        variables.append(("HZEL_API_TOKEN", token))
+    lines = [variables]
+    if gateway is not None:
+        env = gateway.ansible_env()
+        lines.append([(name, env[name]) for name in ("ANSIBLE_REMOTE_PORT", "ANSIBLE_PRIVATE_KEY_FILE")])
+        lines.append([("ANSIBLE_SSH_COMMON_ARGS", env["ANSIBLE_SSH_COMMON_ARGS"])])
+    return ["export " + " ".join("%s=%s" % (name, shell_word(value)) for name, value in line) for line in lines]
+
+
+def announce(args, users, url, gateway=None):
     lines = ["hzel API emulator on %s (state in %s); Ctrl-C stops it" % (url, args.db), "tokens:"]
     for user in users:
         for token in user.get("tokens", []):
             lines.append("  %-16s %s%s" % (token, user["name"], " (admin)" if user.get("admin") else ""))
-    lines += ["point the collection at it:", "  export HZEL_API_URL=%s HZEL_API_TOKEN=%s" % (url, "hzel-demo-token")]
-    print("\n".join(lines), flush=True)
-
-
-def announce_gateway(gateway):
-    info = gateway.describe()
-    lines = [
-        "SSH gateway on %s:%d (keys, known_hosts and homes in %s); the user name picks the container:"
-        % (info["host"], info["port"], gateway.directory),
-        "  " + info["ssh_command"].replace("HOSTNAME", "web-1"),
-        "  or: ssh -F %s web-1@hzel" % info["ssh_config"],
-        "host variables for Ansible's ssh connection (also in %s):" % gateway.path("gateway.json"),
-    ]
-    lines += ["  %s: %s" % (name, json.dumps(value)) for name, value in info["ansible_vars"].items()]
-    lines.append("commands run as this machine's user, in the container's home directory: reachable, not isolated")
+    if gateway is not None:
+        info = gateway.describe()
+        lines += [
+            "SSH gateway on %s:%d (keys, known_hosts and homes in %s); the user name picks the container:"
+            % (info["host"], info["port"], gateway.directory),
+            "  " + info["ssh_command"].replace("HOSTNAME", "web-1"),
+            "  or: ssh -F %s web-1@hzel" % info["ssh_config"],
+            "that key reaches every container; each user's own key only theirs: %s"
+            % os.path.join(gateway.directory, "users", "NAME", "id_ed25519"),
+            "host variables for Ansible's ssh connection (also in %s):" % gateway.path("gateway.json"),
+        ]
+        lines += ["  %s: %s" % (name, json.dumps(value)) for name, value in info["ansible_vars"].items()]
+        lines.append("commands run as this machine's user, in the container's home directory: reachable, not isolated")
+    lines.append("point the collection%s at it (paste into a shell):" % (" and Ansible" if gateway else ""))
+    lines += ["  " + line for line in exports(url, demo_token(users), gateway)]
     print("\n".join(lines), flush=True)
 
 
@@ -118,20 +174,46 @@ def _wake_on_signals(loop):
     return reader, writer
 
 
+PORTS_HINT = (
+    "another emulator (make serve) may be running: choose other ports with make serve PORT=9000 SSH_PORT=2223, "
+    "or the flags --port and --ssh-port; 0 picks a free port, which the emulator prints"
+)
+
+
+def _listen(host, port):
+    """The API's socket, bound before anything starts, so that a taken port is told plainly (and 0 is a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        where = "[%s]:%d" % (host, port) if family == socket.AF_INET6 else "%s:%d" % (host, port)
+        if exc.errno == errno.EADDRINUSE:
+            raise SystemExit("hzel_emulator: the API's port %s is taken; %s" % (where, PORTS_HINT)) from None
+        raise SystemExit("hzel_emulator: the API cannot listen on %s: %s" % (where, exc)) from None
+    # Listening from here on: a client that reads the announced URL is queued until the API takes it.
+    sock.listen(2048)
+    return sock
+
+
 async def _serve(server, args, users):
     gateway = server.gateway
+    sock = _listen(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    url = "http://%s:%d" % ("[%s]" % host if ":" in host else host, port)
     wakers = _wake_on_signals(asyncio.get_running_loop())
     if gateway is not None:
         try:
             await gateway.start()
         except gateway.Error as exc:
-            raise SystemExit("hzel_emulator: %s" % exc) from None
+            sock.close()
+            raise SystemExit("hzel_emulator: %s%s" % (exc, "; " + PORTS_HINT if exc.port_taken else "")) from None
     if args.announce:
-        announce(args, users)
-        if gateway is not None:
-            announce_gateway(gateway)
+        announce(args, users, url, gateway)
     try:
-        await server.serve()
+        await server.serve(sockets=[sock])
     finally:
         if gateway is not None:
             await gateway.close()
@@ -141,8 +223,8 @@ async def _serve(server, args, users):
             each.close()
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def main(argv=None, prog="hzel_emulator"):
+    args = parse_args(argv, prog)
     store = open_store(args.db, args.provision_seconds)
     users = DEFAULT_USERS
     if args.users:
@@ -159,7 +241,7 @@ def main(argv=None):
         gateway = Gateway(store, args.ssh_dir or default_directory(args.db), args.ssh_port, args.boot_seconds)
     # A bounded graceful shutdown: an abandoned slow request never keeps a stopped emulator alive.
     config = uvicorn.Config(
-        create_app(store),
+        create_app(store, Budget(*args.budget, x_headers=args.budget_x_headers) if args.budget else None),
         host=args.host,
         port=args.port,
         log_level=args.log_level,
@@ -170,6 +252,11 @@ def main(argv=None):
         asyncio.run(_serve(_Server(config, gateway), args, users))
     except KeyboardInterrupt:
         pass
+
+
+def console():
+    """The hzel-emulator command of an installed emulator (pip install ./tests/emulator)."""
+    main(prog="hzel-emulator")
 
 
 if __name__ == "__main__":

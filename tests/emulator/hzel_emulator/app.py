@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .faults import FaultInjector, Faults
+from .load import Load
 from .store import CPU_CORES_RANGE, DISK_GB_RANGE, MEMORY_MB_RANGE, HostnameTaken
 
 HOSTNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -209,13 +210,15 @@ def metrics_for(record, now=None):
     }
 
 
-def create_app(store):
+def create_app(store, budget=None):
     api = FastAPI(
         title="hzel containers API (emulator)",
         version="1",
         description="A local emulator of api.hzel.org for the hzel.cloud collection's demo and tests.",
     )
     faults = Faults()
+    faults.budget = budget
+    load = Load()
     describe_api = api.openapi
 
     def openapi():
@@ -245,6 +248,7 @@ def create_app(store):
     api.openapi = openapi
     api.state.store = store
     api.state.faults = faults
+    api.state.load = load
 
     @api.exception_handler(ApiError)
     async def api_error(_request, exc):
@@ -341,7 +345,7 @@ def create_app(store):
     )
     async def container_metrics(container_id: str, request: Request):
         _user, record = await owned_container(request, container_id)
-        return _json({"data": metrics_for(record)})
+        return _json({"data": load.apply(record, metrics_for(record))})
 
     # The emulator's own control plane: not part of the hzel API, never faulted.
     @api.get("/_emulator/health", tags=["emulator"])
@@ -400,6 +404,28 @@ def create_app(store):
         faults.clear()
         return _json({"faults": []})
 
+    def matching(rule):
+        every = store.list_containers({"admin": True, "id": None})
+        return sum(1 for record in every if rule.matches(record["hostname"]))
+
+    @api.get("/_emulator/metrics", tags=["emulator"])
+    async def get_metrics_rules():
+        return _json({"rules": load.describe()})
+
+    @api.post("/_emulator/metrics", tags=["emulator"])
+    async def set_metrics(request: Request):
+        body = await _control_body(request)
+        try:
+            rule = load.set_rule(body)
+        except (TypeError, ValueError) as exc:
+            raise ApiError(400, "metrics: %s" % exc) from None
+        return _json({"rules": load.describe(), "matched": matching(rule)})
+
+    @api.delete("/_emulator/metrics", tags=["emulator"])
+    async def delete_metrics_rules():
+        load.clear()
+        return _json({"rules": []})
+
     @api.get("/_emulator/stats", tags=["emulator"])
     async def get_stats():
         return _json(faults.stats())
@@ -414,8 +440,11 @@ def create_app(store):
         store.reset()
         store.hostname_scope = "platform"
         faults.clear()
+        load.clear()
         faults.rate_limit.configure()
         faults.reset_stats()
+        if faults.budget is not None:
+            faults.budget.reset()
         return _json({"status": "reset"})
 
     @api.post("/_emulator/seed", tags=["emulator"])

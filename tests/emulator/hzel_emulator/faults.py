@@ -8,6 +8,7 @@ emulator's own ``/_emulator/*`` endpoints are never faulted nor counted.
 
 import asyncio
 import json
+import math
 import random
 import re
 import threading
@@ -142,12 +143,93 @@ class RateLimit:
             self.in_flight -= 1
 
 
+BUDGET_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
+UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def parse_budget(text):
+    """'100/10s' (or /10, /1m, /1h): (requests, seconds), for --budget."""
+    match = BUDGET_RE.match(text or "")
+    if not match:
+        raise ValueError("a budget is REQUESTS/WINDOW, such as 100/10s, 5000/1h or 60/1m")
+    requests, seconds = int(match.group(1)), float(match.group(2)) * UNIT_SECONDS[match.group(3)]
+    if requests < 1 or seconds <= 0:
+        raise ValueError("a budget needs at least 1 request in a window longer than 0 seconds")
+    return requests, seconds
+
+
+class Budget:
+    """A request budget per credential: ``limit`` requests in a window of ``seconds`` from its first request.
+
+    Every API request counts, whatever its answer; the window starts with a credential's first request
+    (as GitHub's hourly budget does) and a new one with the first request after it ends. The credential
+    is the bearer token, else the session cookie, else (no credential) the client's address.
+    """
+
+    def __init__(self, limit, seconds, x_headers=False, clock=time.time):
+        self.limit = limit
+        self.seconds = seconds
+        self.x_headers = x_headers
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._windows = {}
+
+    @staticmethod
+    def credential(scope):
+        headers = dict(scope["headers"])
+        authorization = headers.get(b"authorization", b"")
+        if authorization:
+            return b"bearer:" + authorization
+        for part in headers.get(b"cookie", b"").split(b";"):
+            name, _sep, value = part.strip().partition(b"=")
+            if name == b"hzel_session":
+                return b"session:" + value
+        return ("client:%s" % ((scope.get("client") or ("-",))[0],)).encode()
+
+    def spend(self, scope):
+        """(admitted, the headers of the reply, seconds until the window ends)."""
+        now = self._clock()
+        key = self.credential(scope)
+        with self._lock:
+            if len(self._windows) > 10000:
+                self._windows = {k: w for k, w in self._windows.items() if w[0] > now}
+            ends, used = self._windows.get(key, (0.0, 0))
+            if ends <= now:
+                ends, used = now + self.seconds, 0
+            admitted = used < self.limit
+            if admitted:
+                used += 1
+            self._windows[key] = (ends, used)
+        remaining = self.limit - used
+        wait = max(1, math.ceil(ends - now))
+        headers = [
+            (b"ratelimit-limit", str(self.limit).encode()),
+            (b"ratelimit-remaining", str(remaining).encode()),
+            (b"ratelimit-reset", str(wait).encode()),
+        ]
+        if self.x_headers:
+            headers += [
+                (b"x-ratelimit-limit", str(self.limit).encode()),
+                (b"x-ratelimit-remaining", str(remaining).encode()),
+                (b"x-ratelimit-reset", str(math.ceil(ends)).encode()),
+                (b"x-ratelimit-used", str(used).encode()),
+                (b"x-ratelimit-resource", b"core"),
+            ]
+        return admitted, headers, wait
+
+    def reset(self):
+        with self._lock:
+            self._windows = {}
+
+
 class Faults:
     def __init__(self):
         self._lock = threading.Lock()
         self._rules = []
         self.requests = Counter()
         self.rate_limit = RateLimit()
+        # Set from --budget: a request budget per credential, with the RateLimit headers on every reply.
+        self.budget = None
 
     def set_rules(self, rules):
         parsed = [FaultRule(**rule) for rule in rules]
@@ -211,6 +293,17 @@ async def _drop(send):
     raise ConnectionDropped()
 
 
+def _with_headers(send, headers):
+    """send, with headers added to the reply's start."""
+
+    async def sending(message):
+        if message["type"] == "http.response.start":
+            message = dict(message, headers=list(message.get("headers", [])) + headers)
+        await send(message)
+
+    return sending
+
+
 def _error_body(status, message):
     code = STATUS_CODES.get(status, ("ERROR", "Error"))[0]
     return json.dumps({"error": {"code": code, "message": message}}).encode()
@@ -235,6 +328,20 @@ class FaultInjector:
         if scope["type"] != "http" or scope["path"].startswith("/_emulator"):
             await self.app(scope, receive, send)
             return
+        budget = self.faults.budget
+        if budget is not None:
+            admitted, headers, wait = budget.spend(scope)
+            send = _with_headers(send, headers)
+            if not admitted:
+                self.faults.take(scope["method"], scope["path"])  # counted like any request
+                await _send_body(
+                    send,
+                    429,
+                    _error_body(429, "Request budget spent; it renews in %d seconds" % wait),
+                    b"application/json",
+                    [(b"retry-after", str(wait).encode())],
+                )
+                return
         limit = self.faults.rate_limit
         if not limit.admit():
             self.faults.take(scope["method"], scope["path"])  # counted like any request

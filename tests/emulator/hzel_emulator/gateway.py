@@ -31,14 +31,25 @@ HOST_KEY = "ssh_host_ed25519_key"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CHUNK = 65536
 CONTAINER_ID_RE = re.compile(r"^[0-9a-f][0-9a-f-]{0,63}$")
+# A user's keys live in users/NAME/ when the name is a plain file name, else in users/USER_ID/.
+USER_DIR_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+# Whose containers a key reaches: the gateway's own key and an admin's reach every container.
+EVERY_CONTAINER = None
 # After the command of a terminal session exits, how long its last output may take to drain.
 PTY_DRAIN_SECONDS = 1.0
 # How often the process groups left behind by ended sessions are looked at, to forget the ones that are gone.
 SWEEP_SECONDS = 1.0
+# A session that ends while its command runs hangs up on it (SIGHUP, SIGTERM), and after this grace kills
+# what is left of its process group: `nohup` and `trap '' HUP TERM` ignore the first two.
+HANGUP_GRACE_SECONDS = 2.0
 
 
 class GatewayError(Exception):
-    """A start-up failure the emulator reports in one line."""
+    """A start-up failure the emulator reports in one line; port_taken when another process holds the port."""
+
+    def __init__(self, message, port_taken=False):
+        super().__init__(message)
+        self.port_taken = port_taken
 
 
 def default_directory(db_path):
@@ -168,6 +179,7 @@ class _Connection(asyncssh.SSHServer):
         self._gateway = gateway
         self.conn = None
         self.container = None
+        self.owner = EVERY_CONTAINER
         self._refusal_told = False
 
     def connection_made(self, conn):
@@ -184,9 +196,10 @@ class _Connection(asyncssh.SSHServer):
         return True
 
     def validate_public_key(self, username, key):
-        if key.public_data != self._gateway.client_key.public_data:
+        known, owner = self._gateway.key_owner(key)
+        if not known:
             return False
-        record, refusal = self._gateway.reachable(username)
+        record, refusal = self._gateway.reachable(username, owner=owner)
         if refusal:
             # Told only to the holder of the gateway's key, and once per connection.
             if not self._refusal_told:
@@ -194,6 +207,7 @@ class _Connection(asyncssh.SSHServer):
                 self.conn.send_auth_banner("hzel emulator: %s\r\n" % refusal)
             return False
         self.container = record
+        self.owner = owner
         return True
 
     def auth_completed(self):
@@ -213,6 +227,9 @@ class Gateway:
         self.boot_seconds = float(boot_seconds)
         self.port = None
         self.client_key = None
+        # Public key data -> the user it belongs to; each user's key reaches that user's containers.
+        self._user_keys = {}
+        self.user_key_files = {}
         self.connections = set()
         self._by_container = {}
         # Container id -> {process group id: the asyncio process that leads it}: every group a session
@@ -259,6 +276,7 @@ class Gateway:
                 os.remove(self.path(stale))
         os.makedirs(self.homes, mode=0o700, exist_ok=True)
         self.client_key = _key(self.path(CLIENT_KEY), "hzel-emulator-gateway")
+        self._make_user_keys()
         host_key = _key(self.path(HOST_KEY), "hzel-emulator-host")
         self._loop = asyncio.get_running_loop()
         _watch_children_without_threads(self._loop)
@@ -279,6 +297,8 @@ class Gateway:
             )
         except OSError as exc:
             where = "%s:%s" % (LOOPBACK, self.requested_port)
+            if exc.errno == errno.EADDRINUSE:
+                raise GatewayError("the SSH gateway's port %s is taken" % where, port_taken=True) from None
             raise GatewayError("the SSH gateway cannot listen on %s: %s" % (where, exc)) from None
         self.port = self._acceptor.get_port()
         self.store.power_listeners.append(self._power_changed)
@@ -301,6 +321,27 @@ class Gateway:
         if os.path.exists(self.path("gateway.json")):
             os.remove(self.path("gateway.json"))
 
+    def _make_user_keys(self):
+        """One key pair per user, made once and kept: users/NAME/id_ed25519 reaches NAME's containers only."""
+        os.makedirs(self.path("users"), mode=0o700, exist_ok=True)
+        for user in self.store.list_users():
+            name = user["name"] if USER_DIR_RE.match(user["name"]) else user["id"]
+            directory = self.path(os.path.join("users", name))
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            path = os.path.join(directory, CLIENT_KEY)
+            key = _key(path, "hzel-emulator-%s" % user["id"])
+            self._user_keys[key.public_data] = user
+            self.user_key_files[user["name"]] = path
+
+    def key_owner(self, key):
+        """(whether the key is one the gateway accepts, whose containers it reaches: a user id or EVERY_CONTAINER)."""
+        if key.public_data == self.client_key.public_data:
+            return True, EVERY_CONTAINER
+        user = self._user_keys.get(key.public_data)
+        if user is None:
+            return False, EVERY_CONTAINER
+        return True, EVERY_CONTAINER if user["admin"] else user["id"]
+
     def describe(self):
         """What a client needs, as gateway.json holds it."""
         key = self.path(CLIENT_KEY)
@@ -313,9 +354,20 @@ class Gateway:
             "ssh_config": self.path("ssh_config"),
             "homes": self.homes,
             "boot_seconds": self.boot_seconds,
+            "user_keys": dict(self.user_key_files),
             "ssh_command": "ssh -i %s -o IdentitiesOnly=yes -o %s -p %d HOSTNAME@%s"
             % (shlex.quote(key), _ssh_option("UserKnownHostsFile", known_hosts), self.port, LOOPBACK),
             "ansible_vars": self.ansible_vars(),
+            "ansible_env": self.ansible_env(),
+        }
+
+    def ansible_env(self):
+        """Ansible's own settings (environment variables) that reach every container through the gateway."""
+        return {
+            "ANSIBLE_REMOTE_PORT": str(self.port),
+            "ANSIBLE_PRIVATE_KEY_FILE": self.path(CLIENT_KEY),
+            "ANSIBLE_SSH_COMMON_ARGS": "-o IdentitiesOnly=yes -o %s"
+            % _ssh_option("UserKnownHostsFile", self.path("known_hosts")),
         }
 
     def ansible_vars(self):
@@ -352,17 +404,21 @@ class Gateway:
         _write_file(self.path("gateway.json"), json.dumps(self.describe(), indent=2) + "\n", 0o644)
 
     # who may connect -----------------------------------------------------------
-    def reachable(self, name, by_id=False):
-        """(record, None) when the container name (hostname or id) takes connections, else (None, why not).
+    def reachable(self, name, owner=EVERY_CONTAINER, by_id=False):
+        """(record, None) when the container name takes connections, else (None, why not).
 
-        An id names its container whatever hostnames others chose: a user who names a container after
-        another one's id (a UUID is a valid DNS label) does not lock its owner out. by_id matches ids only,
-        for the checks of a container already logged in to.
+        Among the containers the key reaches (owner: a user id, or EVERY_CONTAINER), a login names the
+        container of that hostname, and only when no hostname matches, the container of that id: a user
+        who names a container after another one's id (a UUID is a valid DNS label) reaches their own
+        container by that name, never the other one. by_id matches ids only, for the checks of a
+        container already logged in to.
         """
-        records = self.store.containers_for_login(name)
-        by_their_id = [record for record in records if record["id"] == name]
-        if by_id or by_their_id:
-            records = by_their_id
+        records = self.store.containers_for_login(name, owner)
+        by_hostname = [record for record in records if record["hostname"] == name]
+        if by_id or not by_hostname:
+            records = [record for record in records if record["id"] == name]
+        else:
+            records = by_hostname
         if not records:
             return None, "no container has that name"
         if len(records) > 1:
@@ -426,6 +482,14 @@ class Gateway:
         self._groups.setdefault(record["id"], {})[child.pid] = child
         if self._sweeper is None:
             self._sweeper = self._loop.call_later(SWEEP_SECONDS, self._sweep)
+
+    def _hang_up(self, child):
+        """The session ended while its command ran (the client went away): its process group ends too."""
+        if child.returncode is not None:
+            return
+        _signal_group(child, signal.SIGHUP)
+        _signal_group(child, signal.SIGTERM)
+        self._loop.call_later(HANGUP_GRACE_SECONDS, _kill_group, child)
 
     def _sweep(self):
         """Forget the process groups in which nothing runs any more (one timer, no thread per group)."""
@@ -531,7 +595,7 @@ class Gateway:
         finally:
             feeding.cancel()
             closed.cancel()
-            _signal_group(child, signal.SIGHUP)
+            self._hang_up(child)
 
     async def _on_terminal(self, process, record, argv, home, env):
         master, slave = os.openpty()
@@ -577,7 +641,7 @@ class Gateway:
             output.cancel()
             read_transport.close()
             write_transport.close()
-            _signal_group(child, signal.SIGHUP)
+            self._hang_up(child)
 
 
 def _watch_children_without_threads(loop):
@@ -630,6 +694,14 @@ def _set_size(descriptor, size):
     width, height, pixwidth, pixheight = size
     if width and height:
         fcntl.ioctl(descriptor, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, pixwidth, pixheight))
+
+
+def _kill_group(child):
+    if _group_runs(child.pid, child):
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _signal_group(child, number):

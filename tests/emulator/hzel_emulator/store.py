@@ -237,14 +237,21 @@ class Store:
         self._tell(container_id, state)
         return record
 
-    def containers_for_login(self, name):
-        """Every container, whoever owns it, whose hostname or id is name (the SSH gateway's user name)."""
+    def list_users(self):
+        with self._lock:
+            rows = self._db.execute("SELECT id, name, admin FROM users ORDER BY name").fetchall()
+        return [{"id": row[0], "name": row[1], "admin": bool(row[2])} for row in rows]
+
+    def containers_for_login(self, name, owner_id=None):
+        """The containers whose hostname or id is name (the SSH gateway's user name): owner_id's only, or everyone's."""
+        query = "SELECT %s FROM containers WHERE (hostname = ? OR id = ?)" % ", ".join(RECORD_FIELDS)
+        parameters = (name, name)
+        if owner_id is not None:
+            query += " AND user_id = ?"
+            parameters += (owner_id,)
         with self._lock:
             self._settle()
-            rows = self._db.execute(
-                "SELECT %s FROM containers WHERE hostname = ? OR id = ? ORDER BY id" % ", ".join(RECORD_FIELDS),
-                (name, name),
-            ).fetchall()
+            rows = self._db.execute(query + " ORDER BY id", parameters).fetchall()
         return [self._record(row) for row in rows]
 
     def _tell(self, container_id, state):

@@ -97,7 +97,7 @@ class Gateway:
     def home(self, record):
         return os.path.join(os.path.realpath(self.ssh_dir), "homes", record["id"])
 
-    def connect(self, login, action):
+    def connect(self, login, action, key=None):
         """Run action(connection) over an asyncssh connection as login."""
 
         async def session():
@@ -105,7 +105,7 @@ class Gateway:
                 "127.0.0.1",
                 self.port,
                 username=login,
-                client_keys=[self.info["identity_file"]],
+                client_keys=[key or self.info["identity_file"]],
                 known_hosts=self.info["known_hosts"],
                 agent_path=None,
                 config=None,
@@ -114,14 +114,14 @@ class Gateway:
 
         return asyncio.run(session())
 
-    def sftp(self, login, action):
+    def sftp(self, login, action, key=None):
         """Run action(sftp_client) over an asyncssh SFTP session as login."""
 
         async def session(conn):
             async with conn.start_sftp_client() as client:
                 return await action(client)
 
-        return self.connect(login, session)
+        return self.connect(login, session, key=key)
 
 
 @pytest.fixture(scope="module")
@@ -217,6 +217,9 @@ def test_a_hostname_that_names_two_containers_is_refused_and_the_id_logs_in(gate
     refused(gateway.ssh("twin-1", "true"), "2 containers are named twin-1")
     result = gateway.ssh(mine["id"], "pwd")
     assert (result.returncode, result.stdout) == (0, gateway.home(mine) + "\n"), result
+    # The owner's own key reaches only their own twin.
+    result = gateway.ssh("twin-1", "pwd", key=gateway.info["user_keys"]["alice"])
+    assert (result.returncode, result.stdout) == (0, gateway.home(mine) + "\n"), result
 
 
 def test_the_home_directory_survives_stop_and_start(gateway):
@@ -264,6 +267,33 @@ def test_a_client_that_goes_away_hangs_up_its_command(gateway):
     client.kill()
     client.wait(timeout=30)
     assert _gone(pid)
+
+
+@pytest.mark.parametrize(
+    "login, command, options",
+    [
+        ("abandon-1", "nohup sh -c 'sleep 601 & echo $!; wait'", []),
+        ("abandon-2", 'trap "" HUP TERM; sleep 602 & echo $!; wait', []),
+        ("abandon-3", 'trap "" HUP TERM; sleep 603 & echo $!; wait', ["-tt"]),
+    ],
+    ids=["nohup", "ignores-hup-and-term", "ignores-hup-and-term-on-a-terminal"],
+)
+def test_a_client_that_goes_away_ends_its_commands_even_those_that_ignore_the_hangup(gateway, login, command, options):
+    gateway.running(login)
+    client = subprocess.Popen(
+        gateway.ssh_args(login)[:-1] + options + [login + "@127.0.0.1", command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    pid = int(client.stdout.readline())
+    try:
+        client.kill()
+        client.wait(timeout=30)
+        assert _gone(pid)
+    finally:
+        client.stdout.close()
+        _kill_if_sleep(pid)
 
 
 def test_a_stop_drops_open_sessions_and_ends_their_commands(gateway):
@@ -422,22 +452,57 @@ def test_ansible_reaches_a_container_with_its_ssh_connection(gateway, tmp_path):
     assert '"content": "b3Zlci1zc2g="' in slurped
 
 
-def test_a_container_named_after_another_containers_id_locks_nobody_out(gateway):
+def test_a_container_named_after_another_users_container_id_logs_each_owner_into_their_own(gateway):
     mine = gateway.running("named-1", token="alice")
     # A UUID is a valid DNS label: another user may name a container after this one's id.
     theirs = gateway.running(mine["id"], token="bob")
-    for login in ("named-1", mine["id"]):
-        result = gateway.ssh(login, "pwd")
-        assert (result.returncode, result.stdout) == (0, gateway.home(mine) + "\n"), result
+
+    def lands_in(login, key, record):
+        result = gateway.ssh(login, "pwd", key=key)
+        assert (result.returncode, result.stdout) == (0, gateway.home(record) + "\n"), (login, key, result)
+
+    # A hostname wins over an id, among the containers the key reaches (the gateway's key: every one).
+    lands_in(mine["id"], None, theirs)
+    alice, bob = gateway.info["user_keys"]["alice"], gateway.info["user_keys"]["bob"]
+    lands_in(mine["id"], bob, theirs)
+    # Where no hostname of the key's owner matches, the id does: alice reaches hers by its id.
+    lands_in(mine["id"], alice, mine)
+    lands_in("named-1", alice, mine)
+    lands_in(theirs["id"], bob, theirs)
+    # A user's key never reaches another user's container, by hostname or by id.
+    refused(gateway.ssh("named-1", "true", key=bob), "no container has that name")
+    refused(gateway.ssh(theirs["id"], "true", key=alice), "no container has that name")
 
     async def where(client):
         return await client.realpath(".")
 
-    assert gateway.sftp("named-1", where) == gateway.home(mine)
-    # An exact id wins over a hostname; the other container keeps its own id.
-    assert gateway.sftp(mine["id"], where) == gateway.home(mine)
-    result = gateway.ssh(theirs["id"], "pwd")
-    assert (result.returncode, result.stdout) == (0, gateway.home(theirs) + "\n"), result
+    assert gateway.sftp(mine["id"], where) == gateway.home(theirs)
+    assert gateway.sftp(mine["id"], where, key=alice) == gateway.home(mine)
+
+
+def test_each_user_has_a_private_key_kept_across_restarts(tmp_path):
+    first = Gateway(tmp_path).start()
+    try:
+        keys = dict(first.info["user_keys"])
+    finally:
+        first.stop()
+    assert sorted(keys) == ["admin", "alice", "bob"]
+    contents = {name: open(path, "rb").read() for name, path in keys.items()}
+    for path in keys.values():
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
+    second = Gateway(tmp_path).start()
+    try:
+        assert second.info["user_keys"] == keys
+        assert {name: open(path, "rb").read() for name, path in keys.items()} == contents
+    finally:
+        second.stop()
+
+
+def test_an_admins_key_reaches_every_users_container(gateway):
+    record = gateway.running("admin-reach-1", token="bob")
+    result = gateway.ssh("admin-reach-1", "pwd", key=gateway.info["user_keys"]["admin"])
+    assert (result.returncode, result.stdout) == (0, gateway.home(record) + "\n"), result
 
 
 def _set_state_behind_the_api(gateway, container_id, state):
