@@ -197,6 +197,22 @@ PY
     cp "$ROOT/tools/get_pip.py" "$HOME/.ansible/test/cache/get_pip_${version}.py"
 }
 
+# ansible-test of 2.22 pins dill for pylint to a source archive on a code host (for Python 3.15, which the
+# suite does not run); only the package index is reachable from the machines the suite runs on, so the
+# requirement becomes the package index's release of dill, which supports every Python the suite uses.
+# ensure_index_requirements [PYTHON]: for the ansible-test of that Python's environment.
+ensure_index_requirements() {
+    "${1:-$PY}" - <<'PY'
+import pathlib, re, ansible_test
+folder = pathlib.Path(ansible_test.__file__).parent / "_data" / "requirements"
+for path in folder.glob("*.txt"):
+    text = path.read_text()
+    fixed = re.sub(r"^dill @ https://\S+$", "dill==0.4.1", text, flags=re.MULTILINE)
+    if fixed != text:
+        path.write_text(fixed)
+PY
+}
+
 # ensure_tool_venv NAME REQUIREMENTS: a virtualenv .venv-NAME with the pinned packages of REQUIREMENTS, for a
 # tool whose pins conflict with the development virtualenv; sets TOOL_VENV.
 ensure_tool_venv() {

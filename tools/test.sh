@@ -33,6 +33,7 @@ trap cleanup EXIT
 # --- stages on one core: CORE, CORE_PYTHON, CORE_VENV and COLLECTION are set --------------------
 stage_sanity() {
     ensure_pip_bootstrap "$CORE_VENV/bin/python"
+    ensure_index_requirements "$CORE_VENV/bin/python"
     (cd "$COLLECTION" && PATH="$CORE_VENV/bin:$(target_python_path)$PATH" \
         flock "$VENV_LOCK" ansible-test sanity --venv --color no)
 }
