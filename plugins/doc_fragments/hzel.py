@@ -46,9 +46,11 @@ options:
         request once. From 0 to 20.
       - An HTTP 429 does not spend these retries. The request waits for as long as C(Retry-After) asks (at least
         1 second, at most 60) while the other requests go on, and gives up after 120 seconds (or 100 answers 429)
-        since its first 429. When 429s show a real limit (four answers 429 in a row across the requests of the
-        task, no other answer between them), every request holds for C(Retry-After) and then goes out at the pace
-        the API let through.
+        since its first 429. When 429s show a real limit, every request holds for C(Retry-After) and then goes out
+        at the pace the API let through. A real limit shows as answers 429 in a row across the requests of the
+        task, more of them than the share of 429s among the recent answers makes likely by chance (four when 429s
+        are rare, six when one answer in five is a random 429), so that random 429s from a flaky proxy do not
+        slow the whole task.
       - A create is never sent blindly a second time; after an answer that leaves its outcome open, the hostname is
         looked up first. A restart is repeated only when the first request certainly never reached the API.
       - If not set, the value of the E(HZEL_API_RETRIES) environment variable is used.
@@ -101,9 +103,11 @@ options:
         request once. From 0 to 20.
       - An HTTP 429 does not spend these retries. The request waits for as long as C(Retry-After) asks (at least
         1 second, at most 60) while the other requests go on, and gives up after 120 seconds (or 100 answers 429)
-        since its first 429. When 429s show a real limit (four answers 429 in a row across the requests of the
-        task, no other answer between them), every request holds for C(Retry-After) and then goes out at the pace
-        the API let through.
+        since its first 429. When 429s show a real limit, every request holds for C(Retry-After) and then goes out
+        at the pace the API let through. A real limit shows as answers 429 in a row across the requests of the
+        task, more of them than the share of 429s among the recent answers makes likely by chance (four when 429s
+        are rare, six when one answer in five is a random 429), so that random 429s from a flaky proxy do not
+        slow the whole task.
     type: int
     default: 5
     env:
