@@ -56,6 +56,20 @@ options:
       - If not set, the value of the E(HZEL_API_RETRIES) environment variable is used.
     type: int
     default: 5
+  api_rate_limit:
+    description:
+      - The most requests per second that the task sends to the API, all its requests together (a module that
+        works on many containers sends several at once); unset means no limit of its own.
+      - A token bucket - up to one second's worth of requests (at least 1, at most 10) may leave at once, then one
+        every 1/O(api_rate_limit) seconds - so that any 10 seconds hold at most 10 times the limit plus that burst.
+        Retries and the reads of a wait count as requests.
+      - The budget is per client process - each task on each host (with C(forks)), each inventory source and
+        each event source has its own, so several of them at once send up to the sum of their limits; set the
+        limits so that their sum stays within the API's.
+      - An HTTP 429 still waits for its C(Retry-After) (see O(api_retries)).
+      - Greater than 0 and at most 10000. If not set, the value of the E(HZEL_API_RATE_LIMIT) environment variable
+        is used.
+    type: float
 requirements:
   - requests >= 2.25.0
 notes:

@@ -78,6 +78,17 @@ PACED_ANSWERS = 200
 PACE_FOR = 30.0
 
 
+# api_rate_limit: requests per second for the whole client, at most this many; a burst of one second's worth
+# (at least 1, at most RATE_LIMIT_BURST_MAX) may leave at once.
+RATE_LIMIT_MAX = 10000.0
+RATE_LIMIT_BURST_MAX = 10
+
+
+def burst_for(per_second: float) -> int:
+    """How many requests may leave at once under a limit of ``per_second``: one second's worth, 1 to 10."""
+    return int(min(RATE_LIMIT_BURST_MAX, max(1.0, math.floor(per_second))))
+
+
 def parse_retry_after(value: Optional[str]) -> Optional[float]:
     """Seconds to wait from a Retry-After header, within the floor and the cap; None when absent or unreadable."""
     if not value:
@@ -100,17 +111,30 @@ def pause_for(seconds: float) -> float:
 
 
 class RateGate:
-    """What every request of one transport passes before it is sent: a hold, and a pace once a limit is known.
+    """What every request of one transport passes before it is sent: a hold, a pace once a limit is known, and
+    the client's own limit (``api_rate_limit``).
 
     While held, no request is sent. Once paced, requests leave one at a time at
     the pace (``pace`` per second), which grows by ``PACE_GROWTH`` per second
     (once slowed, up to a little below the pace it was slowed from), is cut by
     ``PACE_CUT`` (once a second at most) and ends ``PACE_FOR`` seconds after it
     was last set or cut.
+
+    The client's own limit is a token bucket (kept as the time the bucket is
+    next empty, GCRA): ``burst_for(rate_limit)`` requests may leave at once,
+    then one every ``1 / rate_limit`` seconds, so that any window of ``W``
+    seconds holds at most ``W * rate_limit + burst`` requests of the client.
     """
 
-    def __init__(self, sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
+    def __init__(
+        self, sleep: Callable[[float], None], clock: Callable[[], float], rate_limit: Optional[float] = None
+    ) -> None:
         self._lock = threading.Lock()
+        self.rate_limit = rate_limit
+        self._interval = 1.0 / rate_limit if rate_limit else 0.0
+        self._tolerance = (burst_for(rate_limit) - 1) * self._interval if rate_limit else 0.0
+        # When the bucket would be empty if no request came meanwhile (the "theoretical arrival time" of GCRA).
+        self._bucket_empty_at = 0.0
         self._not_before = 0.0
         self._sleep = sleep
         self._clock = clock
@@ -148,7 +172,10 @@ class RateGate:
         return min(self._ceiling, self.pace * (1.0 + PACE_GROWTH * max(0.0, now - self._paced_at)))
 
     def wait(self) -> float:
-        """Sleep until the gate is open (and this request's turn at the pace); returns the seconds slept."""
+        """Sleep until the gate is open (and this request's turn at the pace and in the client's bucket).
+
+        Returns the seconds slept.
+        """
         slept = 0.0
         # Read without the lock: a float is read whole, and an open gate costs nothing.
         while self._not_before > 0.0:
@@ -168,7 +195,21 @@ class RateGate:
             if turn > now:
                 self._sleep(turn - now)
                 slept += turn - now
+        if self._interval:
+            slept += self._draw()
         return slept
+
+    def _draw(self) -> float:
+        """Take this request's token from the client's bucket, sleeping until there is one; the seconds slept."""
+        with self._lock:
+            now = self._clock()
+            empty_at = max(self._bucket_empty_at, now)
+            turn = max(now, empty_at - self._tolerance)
+            self._bucket_empty_at = empty_at + self._interval
+        if turn > now:
+            self._sleep(turn - now)
+            return turn - now
+        return 0.0
 
 
 def random_share(limited: int, answers: int) -> float:

@@ -193,7 +193,9 @@ class HzelTransport:
         user_agent: str = USER_AGENT,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        rate_limit: Optional[float] = None,
     ) -> None:
+        """``rate_limit`` is api_rate_limit: requests per second for every thread using this transport (None: none)."""
         if not HAS_REQUESTS:
             raise HzelError("The Python library 'requests' is required to talk to the hzel API")
         problem = token_problem(api_token)
@@ -217,7 +219,7 @@ class HzelTransport:
         self.backoff_max = backoff_max
         self._sleep = sleep
         self._clock = clock
-        self.gate = RateGate(sleep, clock)
+        self.gate = RateGate(sleep, clock, rate_limit)
         self.rate = RateRule(self.gate, clock)
         self.adapter = DeadlineAdapter(pool_connections=1, pool_maxsize=max(10, pool_size))
         # The environment is read here, once, as a requests session would read it on every call.

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import random
 
 import pytest
@@ -12,10 +13,12 @@ import pytest
 from ansible_collections.hzel.cloud.plugins.module_utils._rate import (
     PACE_CUT,
     PACE_FOR,
+    RATE_LIMIT_BURST_MAX,
     RETRY_AFTER_FLOOR,
     RETRY_AFTER_MAX,
     RateGate,
     RateRule,
+    burst_for,
     parse_retry_after,
 )
 from ansible_collections.hzel.cloud.tests.unit.plugins.module_utils.fake_api import FakeTime
@@ -191,3 +194,67 @@ def test_a_real_limit_is_detected_and_then_respected(rule, time, per_second, als
     late_admitted = [at for at in admitted if at > 1005.0]
     assert len(late_admitted) >= 0.6 * per_second * 25
     assert len(late_refused) <= (0.1 + (also_random or 0.0)) * (len(late_refused) + len(late_admitted))
+
+
+# api_rate_limit: the client's own budget --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("per_second, burst", [(0.2, 1), (1, 1), (2.5, 2), (7, 7), (10, 10), (100, 10), (5000, 10)])
+def test_the_burst_is_one_seconds_worth_of_requests_from_1_to_10(per_second, burst):
+    assert burst_for(per_second) == burst <= max(per_second, RATE_LIMIT_BURST_MAX)
+
+
+def windows_within(sent_at, seconds, most):
+    """Whether every window of ``seconds`` holds at most ``most`` of the times ``sent_at`` (sorted)."""
+    first = 0
+    for last, at in enumerate(sent_at):
+        while sent_at[first] <= at - seconds:
+            first += 1
+        if last - first + 1 > most:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("per_second", [0.5, 3.0, 50.0, 400.0])
+def test_demand_above_the_client_limit_keeps_every_window_within_it_and_uses_it(time, per_second):
+    gate = RateGate(time.sleep, time.clock, per_second)
+    sent_at = []
+    seconds = 60.0
+    end = time.now + seconds
+    while time.now < end:
+        gate.wait()
+        sent_at.append(time.now)
+        # Requests come at once or a little apart, always more of them than the limit lets through.
+        time.now += random.Random(len(sent_at)).choice([0.0, 0.0, 0.001, 0.5 / per_second])
+    burst = burst_for(per_second)
+    assert windows_within(sent_at, 10.0, 10 * per_second + burst)
+    assert windows_within(sent_at, 1.0, per_second + burst)
+    assert len(sent_at) >= 0.9 * per_second * seconds
+
+
+def test_a_burst_leaves_at_once_then_the_requests_leave_at_the_limit(time):
+    gate = RateGate(time.sleep, time.clock, 20.0)
+    waits = [gate.wait() for _request in range(40)]
+    assert waits[:RATE_LIMIT_BURST_MAX] == [0.0] * RATE_LIMIT_BURST_MAX
+    assert time.sleeps == pytest.approx([0.05] * 30)
+
+
+def test_without_a_client_limit_nothing_waits(time):
+    gate = RateGate(time.sleep, time.clock)
+    assert [gate.wait() for _request in range(1000)] == [0.0] * 1000 and not time.sleeps
+
+
+def test_the_client_limit_holds_for_every_thread_of_the_pool():
+    sent_at = []
+    # The clock stands still: every thread's turn is counted from the same instant, whatever the threads do.
+    gate = RateGate(lambda seconds: None, lambda: 0.0, 10.0)
+
+    def send(_number):
+        sent_at.append(gate.wait())
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(send, range(200)))
+    sent_at.sort()
+    # Ten at once, then one every 0.1 s, whichever thread sends.
+    assert sent_at[:10] == [0.0] * 10
+    assert [round(at, 6) for at in sent_at[10:]] == [round(0.1 * turn, 6) for turn in range(1, 191)]

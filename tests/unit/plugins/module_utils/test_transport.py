@@ -646,3 +646,48 @@ def test_a_netrc_entry_for_the_api_host_never_replaces_the_token(tmp_path, monke
         server.shutdown()
         server.server_close()
     assert _RecordsAuthorization.seen == ["Bearer " + TOKEN]
+
+
+# api_rate_limit ---------------------------------------------------------------------------------------------
+
+
+def test_every_request_of_the_client_draws_from_api_rate_limit_retries_included(api, fake_time):
+    client = HzelClient(API, TOKEN, retries=3, sleep=fake_time.sleep, clock=fake_time.clock, rate_limit=4.0)
+    api.get(LIST, status=503, json=error_body("UNAVAILABLE", "try again"))
+    api.get(LIST, json={"data": []})
+    started = fake_time.now
+    for _round in range(20):
+        client.list()
+    # 21 requests (one retried): 4 at once, then one every 0.25 s; the retry's own backoff comes on top.
+    assert len(api.calls) == 21
+    assert fake_time.now - started >= (21 - 4) * 0.25
+
+
+def test_build_client_passes_api_rate_limit_to_the_transport(api):
+    assert build_client(dict(api_url=API, api_token=TOKEN, api_rate_limit=2.5)).transport.gate.rate_limit == 2.5
+    assert build_client(dict(api_url=API, api_token=TOKEN)).transport.gate.rate_limit is None
+    assert build_client(dict(api_url=API, api_token=TOKEN, api_rate_limit=None)).transport.gate.rate_limit is None
+
+
+@pytest.mark.parametrize("value", [0, 0.0, -5, float("nan"), float("inf"), 1e6, "fast", True, [10]])
+def test_an_api_rate_limit_out_of_bounds_is_refused_before_any_request(api, value):
+    with pytest.raises(HzelError) as failure:
+        build_client(dict(api_url=API, api_token=TOKEN, api_rate_limit=value))
+    assert "api_rate_limit" in failure.value.message and "requests per second" in failure.value.message
+    assert not api.calls
+
+
+def test_a_429_under_api_rate_limit_still_waits_its_retry_after(api, fake_time):
+    client = HzelClient(API, TOKEN, sleep=fake_time.sleep, clock=fake_time.clock, rate_limit=100.0)
+    api.get(LIST, status=429, json=error_body("RATE_LIMITED", "slow down"), headers={"Retry-After": "3"})
+    api.get(LIST, json={"data": []})
+    assert client.list() == []
+    assert 3.0 in fake_time.sleeps and fake_time.now >= 3.0
+
+
+def test_the_modules_take_api_rate_limit_from_the_option_or_hzel_api_rate_limit():
+    from ansible_collections.hzel.cloud.plugins.module_utils._module import hzel_argument_spec
+
+    spec = hzel_argument_spec()["api_rate_limit"]
+    assert spec["type"] == "float" and "default" not in spec
+    assert spec["fallback"][1] == ["HZEL_API_RATE_LIMIT"]
