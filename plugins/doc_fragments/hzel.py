@@ -51,6 +51,12 @@ options:
         task, more of them than the share of 429s among the recent answers makes likely by chance (four when 429s
         are rare, six when one answer in five is a random 429), so that random 429s from a flaky proxy do not
         slow the whole task.
+      - Where the API states its budget in its replies (the C(RateLimit-Limit), C(RateLimit-Remaining) and
+        C(RateLimit-Reset) headers, or C(X-RateLimit-Limit), C(X-RateLimit-Remaining) and C(X-RateLimit-Reset)),
+        the requests stop before it is spent, counting those still in flight, and wait for its reset (in seconds,
+        or a UNIX time when the value is too large to be a delay) rather than meet a 429; a reset more than 120
+        seconds away is not waited for. Values that are negative, not whole numbers, or out of bounds are
+        ignored.
       - A create is never sent blindly a second time; after an answer that leaves its outcome open, the hostname is
         looked up first. A restart is repeated only when the first request certainly never reached the API.
       - If not set, the value of the E(HZEL_API_RETRIES) environment variable is used.
@@ -66,7 +72,8 @@ options:
       - The budget is per client process - each task on each host (with C(forks)), each inventory source and
         each event source has its own, so several of them at once send up to the sum of their limits; set the
         limits so that their sum stays within the API's.
-      - An HTTP 429 still waits for its C(Retry-After) (see O(api_retries)).
+      - An HTTP 429 still waits for its C(Retry-After), and the budget the API states in its replies still holds
+        the requests (see O(api_retries)).
       - Greater than 0 and at most 10000. If not set, the value of the E(HZEL_API_RATE_LIMIT) environment variable
         is used.
     type: float
@@ -122,6 +129,12 @@ options:
         task, more of them than the share of 429s among the recent answers makes likely by chance (four when 429s
         are rare, six when one answer in five is a random 429), so that random 429s from a flaky proxy do not
         slow the whole task.
+      - Where the API states its budget in its replies (the C(RateLimit-Limit), C(RateLimit-Remaining) and
+        C(RateLimit-Reset) headers, or C(X-RateLimit-Limit), C(X-RateLimit-Remaining) and C(X-RateLimit-Reset)),
+        the requests stop before it is spent, counting those still in flight, and wait for its reset (in seconds,
+        or a UNIX time when the value is too large to be a delay) rather than meet a 429; a reset more than 120
+        seconds away is not waited for. Values that are negative, not whole numbers, or out of bounds are
+        ignored.
     type: int
     default: 5
     env:

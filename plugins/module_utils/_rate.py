@@ -45,12 +45,13 @@ The rule:
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections import deque
 from email.utils import parsedate_to_datetime
 from itertools import repeat
-from typing import Callable, Deque, Optional
+from typing import Any, Callable, Deque, Optional, Tuple
 
 # HTTP states Retry-After in whole seconds: an answer of 0, 0.001 or a date in the
 # past is read as "soon", which is one second, not a loop of requests.
@@ -89,6 +90,60 @@ def burst_for(per_second: float) -> int:
     return int(min(RATE_LIMIT_BURST_MAX, max(1.0, math.floor(per_second))))
 
 
+# The API's own budget, where its replies state it: the IETF draft's RateLimit-* headers, or the common
+# X-RateLimit-* ones. Remaining requests until Reset; a Reset larger than RESET_MAX is a UNIX time. The values come
+# from the network: anything out of these bounds, negative, fractional counts or garbage is ignored.
+BUDGET_HEADERS = (
+    ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"),
+    ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"),
+)
+BUDGET_MAX = 10**9
+RESET_MAX = 86400.0
+# A budget whose reset is further away than this is not waited for: its requests go, and a 429 follows rule 2.
+BUDGET_WAIT_MAX = RATE_LIMIT_PATIENCE
+# "100" or "100, 100;w=60" (the draft's quota policies follow the first value).
+_BUDGET_COUNT = re.compile(r"[ \t]*(\d{1,10})[ \t]*(?:[,;].{0,200})?")
+_BUDGET_SECONDS = re.compile(r"[ \t]*(\d{1,12}(?:\.\d{1,9})?)[ \t]*(?:[,;].{0,200})?")
+
+
+def _budget_count(value: Any) -> Optional[int]:
+    match = _BUDGET_COUNT.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    count = int(match.group(1))
+    return count if count <= BUDGET_MAX else None
+
+
+def _budget_reset(value: Any, wall_clock: Callable[[], float]) -> Optional[float]:
+    match = _BUDGET_SECONDS.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    seconds = float(match.group(1))
+    if seconds > RESET_MAX:
+        # Too large to be a delay: a UNIX time (GitHub, GitLab and Hetzner send these). One in the past is now.
+        seconds -= wall_clock()
+        if seconds < -RESET_MAX:
+            return None
+        seconds = max(0.0, seconds)
+    return seconds if seconds <= RESET_MAX else None
+
+
+def read_budget(headers: Any, wall_clock: Callable[[], float] = time.time) -> Optional[Tuple[int, float]]:
+    """(requests remaining, seconds until the budget resets) from a reply's headers; None when absent or invalid."""
+    for limit_name, remaining_name, reset_name in BUDGET_HEADERS:
+        remaining_text = headers.get(remaining_name)
+        if remaining_text is None:
+            continue
+        remaining = _budget_count(remaining_text)
+        reset = _budget_reset(headers.get(reset_name), wall_clock)
+        limit_text = headers.get(limit_name)
+        limit = _budget_count(limit_text) if limit_text is not None else None
+        if remaining is None or reset is None or (limit_text is not None and (limit is None or remaining > limit)):
+            return None
+        return remaining, reset
+    return None
+
+
 def parse_retry_after(value: Optional[str]) -> Optional[float]:
     """Seconds to wait from a Retry-After header, within the floor and the cap; None when absent or unreadable."""
     if not value:
@@ -120,6 +175,11 @@ class RateGate:
     ``PACE_CUT`` (once a second at most) and ends ``PACE_FOR`` seconds after it
     was last set or cut.
 
+    The API's budget (``budget_from``, from its RateLimit headers): what is
+    left of it, less the requests in flight (which it may not have counted
+    yet), is spent one request at a time; when nothing is left, requests wait
+    for its reset instead of being answered 429.
+
     The client's own limit is a token bucket (kept as the time the bucket is
     next empty, GCRA): ``burst_for(rate_limit)`` requests may leave at once,
     then one every ``1 / rate_limit`` seconds, so that any window of ``W``
@@ -135,6 +195,12 @@ class RateGate:
         self._tolerance = (burst_for(rate_limit) - 1) * self._interval if rate_limit else 0.0
         # When the bucket would be empty if no request came meanwhile (the "theoretical arrival time" of GCRA).
         self._bucket_empty_at = 0.0
+        # Requests sent and not yet answered; what the API's budget has left for requests not yet sent, and when
+        # it resets (0.0: no budget known).
+        self.in_flight = 0
+        self._budget = 0
+        self._budget_reset_at = 0.0
+        self.budget_waits = 0
         self._not_before = 0.0
         self._sleep = sleep
         self._clock = clock
@@ -145,6 +211,52 @@ class RateGate:
         # No growth above the pace at which the last sign came (a little below it): the limit is about there.
         self._ceiling = math.inf
         self._next_slot = 0.0
+
+    def request_done(self) -> None:
+        """The request that passed ``wait`` last is answered (or given up): it is no longer in flight."""
+        with self._lock:
+            self.in_flight -= 1
+
+    def budget_from(self, remaining: int, reset: float) -> None:
+        """A reply (still in flight) stated the API's budget: ``remaining`` requests for ``reset`` seconds."""
+        with self._lock:
+            if reset > BUDGET_WAIT_MAX:
+                self._budget_reset_at = 0.0
+                return
+            now = self._clock()
+            # The other requests in flight may not be counted in it yet.
+            budget = max(0, remaining - max(0, self.in_flight - 1))
+            reset_at = now + reset
+            if self._budget_reset_at and now < self._budget_reset_at:
+                # Replies overtake each other: until a known budget resets, the lowest word stands. A reset is
+                # stated in whole seconds, rounded up: the earliest is the nearest to the truth.
+                budget = min(budget, self._budget)
+                reset_at = min(reset_at, self._budget_reset_at)
+            self._budget = budget
+            self._budget_reset_at = reset_at
+
+    def _spend_budget(self) -> float:
+        """Count this request in flight, taking it from the API's budget (waiting for its reset when none is left).
+
+        Returns the seconds slept. Both under one lock: a reply read meanwhile counts this request as in flight.
+        """
+        slept = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                if not self._budget_reset_at or now >= self._budget_reset_at:
+                    # Past its reset the budget is unknown until the next reply states it.
+                    self._budget_reset_at = 0.0
+                    self.in_flight += 1
+                    return slept
+                if self._budget > 0:
+                    self._budget -= 1
+                    self.in_flight += 1
+                    return slept
+                self.budget_waits += 1
+                remaining = self._budget_reset_at - now
+            self._sleep(remaining)
+            slept += remaining
 
     def hold(self, seconds: float) -> None:
         with self._lock:
@@ -172,7 +284,8 @@ class RateGate:
         return min(self._ceiling, self.pace * (1.0 + PACE_GROWTH * max(0.0, now - self._paced_at)))
 
     def wait(self) -> float:
-        """Sleep until the gate is open (and this request's turn at the pace and in the client's bucket).
+        """Sleep until the gate is open, this request's turn at the pace and in the client's bucket, and room
+        in the API's budget; then count the request in flight until ``request_done``.
 
         Returns the seconds slept.
         """
@@ -197,7 +310,8 @@ class RateGate:
                 slept += turn - now
         if self._interval:
             slept += self._draw()
-        return slept
+        # Last, so that the budget is not taken long before the request leaves.
+        return slept + self._spend_budget()
 
     def _draw(self) -> float:
         """Take this request's token from the client's bucket, sleeping until there is one; the seconds slept."""

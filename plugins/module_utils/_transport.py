@@ -40,6 +40,7 @@ from ansible_collections.hzel.cloud.plugins.module_utils._rate import (
     RateRule,
     parse_retry_after,
     pause_for,
+    read_budget,
 )
 from ansible_collections.hzel.cloud.plugins.module_utils._scrub import Scrubber, bound, excerpt
 
@@ -284,7 +285,7 @@ class HzelTransport:
         while True:
             self.gate.wait()
             try:
-                return self._exchange(method, path, body, max_bytes)
+                return self._counted_exchange(method, path, body, max_bytes)
             except _Transient as transient:
                 if transient.status == 429:
                     now = self._clock()
@@ -334,6 +335,13 @@ class HzelTransport:
         return HzelUnavailable(
             "The hzel API answered %s with %s %s" % (where, transient.reason, tries), status=transient.status
         )
+
+    def _counted_exchange(self, method: str, path: str, body: Any, max_bytes: int) -> Any:
+        """One exchange that passed the gate, counted in flight until it ends (the API's budget may not count it)."""
+        try:
+            return self._exchange(method, path, body, max_bytes)
+        finally:
+            self.gate.request_done()
 
     def _exchange(self, method: str, path: str, body: Any, max_bytes: int) -> Any:
         """One exchange, bounded as a whole (connect, send, every read) by ``api_timeout``."""
@@ -439,6 +447,9 @@ class HzelTransport:
         status = reply.status
         if status != 429:
             self.rate.answered()
+        budget = read_budget(reply.headers)
+        if budget is not None:
+            self.gate.budget_from(*budget)
         content_type = reply.headers.get("Content-Type", "") or ""
         payload = None
         is_json = "json" in content_type.lower()

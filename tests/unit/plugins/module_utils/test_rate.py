@@ -20,6 +20,7 @@ from ansible_collections.hzel.cloud.plugins.module_utils._rate import (
     RateRule,
     burst_for,
     parse_retry_after,
+    read_budget,
 )
 from ansible_collections.hzel.cloud.tests.unit.plugins.module_utils.fake_api import FakeTime
 
@@ -258,3 +259,96 @@ def test_the_client_limit_holds_for_every_thread_of_the_pool():
     # Ten at once, then one every 0.1 s, whichever thread sends.
     assert sent_at[:10] == [0.0] * 10
     assert [round(at, 6) for at in sent_at[10:]] == [round(0.1 * turn, 6) for turn in range(1, 191)]
+
+
+# The API's own budget headers -------------------------------------------------------------------------------
+
+NOW = 1_764_800_000.0
+
+
+@pytest.mark.parametrize(
+    "headers, budget",
+    [
+        ({"RateLimit-Limit": "100", "RateLimit-Remaining": "40", "RateLimit-Reset": "7"}, (40, 7.0)),
+        ({"RateLimit-Remaining": "0", "RateLimit-Reset": "0.5"}, (0, 0.5)),
+        ({"RateLimit-Limit": "100, 100;w=60", "RateLimit-Remaining": "3", "RateLimit-Reset": "60"}, (3, 60.0)),
+        ({"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "4999", "X-RateLimit-Reset": "3600"}, (4999, 3600.0)),
+        # GitHub, GitLab and Hetzner: a UNIX time.
+        ({"X-RateLimit-Remaining": "12", "X-RateLimit-Reset": "%d" % (NOW + 30)}, (12, 30.0)),
+        ({"X-RateLimit-Remaining": "12", "X-RateLimit-Reset": "%d" % (NOW - 30)}, (12, 0.0)),
+        # The IETF form wins over the common one.
+        (
+            {
+                "RateLimit-Remaining": "1",
+                "RateLimit-Reset": "2",
+                "X-RateLimit-Remaining": "9",
+                "X-RateLimit-Reset": "8",
+            },
+            (1, 2.0),
+        ),
+    ],
+)
+def test_the_budget_headers_are_read_in_both_forms(headers, budget):
+    assert read_budget(headers, wall_clock=lambda: NOW) == budget
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"RateLimit-Limit": "100"},
+        {"RateLimit-Remaining": "10"},
+        {"RateLimit-Remaining": "-1", "RateLimit-Reset": "5"},
+        {"RateLimit-Remaining": "10", "RateLimit-Reset": "-5"},
+        {"RateLimit-Remaining": "nan", "RateLimit-Reset": "5"},
+        {"RateLimit-Remaining": "10", "RateLimit-Reset": "NaN"},
+        {"RateLimit-Remaining": "10", "RateLimit-Reset": "inf"},
+        {"RateLimit-Remaining": "10", "RateLimit-Reset": "1e3"},
+        {"RateLimit-Remaining": "2.5", "RateLimit-Reset": "5"},
+        {"RateLimit-Remaining": "99999999999", "RateLimit-Reset": "5"},
+        {"RateLimit-Remaining": "10", "RateLimit-Reset": "999999999999"},
+        {"RateLimit-Remaining": "10", "RateLimit-Reset": "%d" % (NOW * 1000)},
+        {"RateLimit-Remaining": "10", "RateLimit-Reset": "%d" % (NOW + 86400 * 30)},
+        {"RateLimit-Remaining": "10", "RateLimit-Reset": "soon"},
+        {"RateLimit-Remaining": "10", "RateLimit-Reset": "5" + " " * 10 + "x" * 5000},
+        {"RateLimit-Limit": "5", "RateLimit-Remaining": "10", "RateLimit-Reset": "5"},
+        {"RateLimit-Limit": "lots", "RateLimit-Remaining": "10", "RateLimit-Reset": "5"},
+        {"X-RateLimit-Remaining": "", "X-RateLimit-Reset": ""},
+    ],
+)
+def test_budget_headers_that_are_absent_negative_huge_or_garbage_are_ignored(headers):
+    assert read_budget(headers, wall_clock=lambda: NOW) is None
+
+
+def test_a_spent_budget_holds_the_requests_until_its_reset(time):
+    gate = RateGate(time.sleep, time.clock)
+    # The request whose reply states the budget.
+    gate.wait()
+    gate.budget_from(2, 5.0)
+    gate.request_done()
+    assert [gate.wait() for _request in range(3)] == [0.0, 0.0, pytest.approx(5.0)]
+    # Past the reset the budget is unknown until a reply states it again.
+    assert gate.wait() == 0.0 and gate.wait() == 0.0
+
+
+def test_the_requests_in_flight_are_taken_from_the_budget_a_reply_states(time):
+    gate = RateGate(time.sleep, time.clock)
+    for _request in range(4):
+        gate.wait()
+    # This reply and three others in flight: of 5 left, 2 are for requests not sent yet.
+    gate.budget_from(5, 10.0)
+    assert [gate.wait() for _request in range(3)] == [0.0, 0.0, pytest.approx(10.0)]
+
+
+def test_a_reply_that_overtakes_another_does_not_give_back_budget(time):
+    gate = RateGate(time.sleep, time.clock)
+    gate.budget_from(3, 10.0)
+    # Counted by the API before the first, answered after it (its reset rounded up to the next second).
+    gate.budget_from(8, 11.0)
+    assert [gate.wait() for _request in range(4)] == [0.0, 0.0, 0.0, pytest.approx(10.0)]
+
+
+def test_a_budget_that_resets_after_longer_than_the_patience_is_not_waited_for(time):
+    gate = RateGate(time.sleep, time.clock)
+    gate.budget_from(0, 3600.0)
+    assert gate.wait() == 0.0

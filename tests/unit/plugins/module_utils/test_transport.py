@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import http.server
 import json
 import os
@@ -691,3 +692,54 @@ def test_the_modules_take_api_rate_limit_from_the_option_or_hzel_api_rate_limit(
     spec = hzel_argument_spec()["api_rate_limit"]
     assert spec["type"] == "float" and "default" not in spec
     assert spec["fallback"][1] == ["HZEL_API_RATE_LIMIT"]
+
+
+# The API's budget headers --------------------------------------------------------------------------------------
+
+
+class SharedFakeTime:
+    """A clock shared by threads that moves only when one of them sleeps."""
+
+    def __init__(self):
+        self.now = 0.0
+        self._lock = threading.Lock()
+
+    def sleep(self, seconds):
+        with self._lock:
+            self.now += seconds
+
+    def clock(self):
+        with self._lock:
+            return self.now
+
+
+@pytest.mark.parametrize("form", ["RateLimit-%s", "X-RateLimit-%s"])
+def test_a_pool_spends_the_budget_the_api_states_without_any_429(api, form):
+    fake = SharedFakeTime()
+    budget, window = 20, 2.0
+    counted = {"window": 0, "used": 0, "answers": 0, "refused": 0}
+    lock = threading.Lock()
+
+    def answer(request):
+        with lock:
+            current = int(fake.now // window)
+            if current != counted["window"]:
+                counted["window"], counted["used"] = current, 0
+            refused = counted["used"] >= budget
+            counted["used"] += not refused
+            counted["refused"] += refused
+            counted["answers"] += 1
+            remaining = budget - counted["used"]
+            reset = (current + 1) * window - fake.now
+        headers = {form % "Limit": str(budget), form % "Remaining": str(remaining), form % "Reset": "%.3f" % reset}
+        if refused:
+            headers["Retry-After"] = "1"
+            return 429, headers, json.dumps(error_body("RATE_LIMITED", "slow down"))
+        return 200, headers, json.dumps({"data": []})
+
+    api.add_callback("GET", LIST, callback=answer, content_type="application/json")
+    client = HzelClient(API, TOKEN, sleep=fake.sleep, clock=fake.clock, pool_size=8)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(lambda _number: client.list(), range(120))) == [[]] * 120
+    assert counted["refused"] == 0 and counted["answers"] == 120
+    assert client.transport.gate.budget_waits > 0 and client.transport.gate.in_flight == 0
