@@ -32,14 +32,17 @@ The rule:
    20% random 429s, where four in a row happen by chance once in about 800
    answers. The pool then sends at the pace the API let through in the last
    ``Retry-After`` (a little below it, plus room for the random share of 429s
-   among the requests sent), a pace that grows by ``PACE_GROWTH`` a
-   second and is cut by ``PACE_CUT`` at the next such streak (once a second at
-   most), eased off by ``PACE_TRIM`` when the 429s at the pace are more than
-   the random share makes likely, and that ends after ``PACE_FOR`` seconds
-   without a streak. So a real limit
-   is approached without a storm of 429s; random 429s seldom make a streak
-   that counts, never cut a pace, and a pace they start by chance ends by
-   itself.
+   among the requests sent), a pace that grows by ``PACE_GROWTH`` a second,
+   is cut by ``PACE_CUT`` at the next such streak (once a second at most), is
+   eased off by ``PACE_TRIM`` when the 429s at the pace are more than the
+   random share makes likely (and then grows no further than just below where
+   it was), and ends after ``PACE_FOR`` seconds without a streak. So a real
+   limit is approached without a storm of 429s; random 429s seldom make a
+   streak that counts, never cut a pace, and a pace they start by chance ends
+   by itself.
+
+The client's own limit (``api_rate_limit``) and the budget the API states in
+its replies (``read_budget``) are kept by the same gate: see ``RateGate``.
 """
 
 from __future__ import annotations
