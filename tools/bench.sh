@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks that print figures: the modules (requests of an unchanged run, a loop
 # against ansible.builtin.uri), the inventory plugin with 10,000 containers, the fleet module, the event
-# source, hosts reached over SSH and the transport.
+# source, hosts reached over SSH and the transport (CPU, 429s, api_rate_limit, the API's budget headers).
 # Usage: tools/bench.sh [modules] [inventory] [fleet] [events] [connect] [transport]
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh

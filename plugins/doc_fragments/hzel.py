@@ -51,9 +51,17 @@ options:
         request once. From 0 to 20.
       - An HTTP 429 does not spend these retries. The request waits for as long as C(Retry-After) asks (at least
         1 second, at most 60) while the other requests go on, and gives up after 120 seconds (or 100 answers 429)
-        since its first 429. When 429s show a real limit (four answers 429 in a row across the requests of the
-        task, no other answer between them), every request holds for C(Retry-After) and then goes out at the pace
-        the API let through.
+        since its first 429. When 429s show a real limit, every request holds for C(Retry-After) and then goes out
+        at the pace the API let through. A real limit shows as answers 429 in a row across the requests of the
+        task, more of them than the share of 429s among the recent answers makes likely by chance (four when 429s
+        are rare, six when one answer in five is a random 429), so that random 429s from a flaky proxy do not
+        slow the whole task.
+      - Where the API states its budget in its replies (the C(RateLimit-Limit), C(RateLimit-Remaining) and
+        C(RateLimit-Reset) headers, or C(X-RateLimit-Limit), C(X-RateLimit-Remaining) and C(X-RateLimit-Reset)),
+        the requests stop before it is spent, counting those still in flight, and wait for its reset (in seconds,
+        or a UNIX time when the value is too large to be a delay) rather than meet a 429; a reset more than 120
+        seconds away is not waited for. Values that are negative, not whole numbers, or out of bounds are
+        ignored.
       - A create is never sent blindly a second time; after an answer that leaves its outcome open, the hostname is
         looked up first. A restart is repeated only when the first request certainly never reached the API.
       - The first failure that is retried (an API that refuses connections, for example) is told at once, as one
@@ -62,6 +70,21 @@ options:
       - If not set, the value of the E(HZEL_API_RETRIES) environment variable is used.
     type: int
     default: 5
+  api_rate_limit:
+    description:
+      - The most requests per second that the task sends to the API, all its requests together (a module that
+        works on many containers sends several at once); unset means no limit of its own.
+      - A token bucket - up to one second's worth of requests (at least 1, at most 10) may leave at once, then one
+        every 1/O(api_rate_limit) seconds - so that any 10 seconds hold at most 10 times the limit plus that burst.
+        Retries and the reads of a wait count as requests.
+      - The budget is per client process - each task on each host (with C(forks)), each inventory source and
+        each event source has its own, so several of them at once send up to the sum of their limits; set the
+        limits so that their sum stays within the API's.
+      - An HTTP 429 still waits for its C(Retry-After), and the budget the API states in its replies still holds
+        the requests (see O(api_retries)).
+      - Greater than 0 and at most 10000. If not set, the value of the E(HZEL_API_RATE_LIMIT) environment variable
+        is used.
+    type: float
 requirements:
   - requests >= 2.25.0
 notes:
@@ -110,9 +133,17 @@ options:
         request once. From 0 to 20.
       - An HTTP 429 does not spend these retries. The request waits for as long as C(Retry-After) asks (at least
         1 second, at most 60) while the other requests go on, and gives up after 120 seconds (or 100 answers 429)
-        since its first 429. When 429s show a real limit (four answers 429 in a row across the requests of the
-        task, no other answer between them), every request holds for C(Retry-After) and then goes out at the pace
-        the API let through.
+        since its first 429. When 429s show a real limit, every request holds for C(Retry-After) and then goes out
+        at the pace the API let through. A real limit shows as answers 429 in a row across the requests of the
+        task, more of them than the share of 429s among the recent answers makes likely by chance (four when 429s
+        are rare, six when one answer in five is a random 429), so that random 429s from a flaky proxy do not
+        slow the whole task.
+      - Where the API states its budget in its replies (the C(RateLimit-Limit), C(RateLimit-Remaining) and
+        C(RateLimit-Reset) headers, or C(X-RateLimit-Limit), C(X-RateLimit-Remaining) and C(X-RateLimit-Reset)),
+        the requests stop before it is spent, counting those still in flight, and wait for its reset (in seconds,
+        or a UNIX time when the value is too large to be a delay) rather than meet a 429; a reset more than 120
+        seconds away is not waited for. Values that are negative, not whole numbers, or out of bounds are
+        ignored.
     type: int
     default: 5
     env:

@@ -24,6 +24,7 @@ from ansible_collections.hzel.cloud.plugins.module_utils._options import (
     API_OPTIONS,
     DEFAULT_STATE,
     DESIRED_STATES,
+    RATE_OPTIONS,
     WAIT_TIMEOUT_DEFAULT,
     build_client,
 )
@@ -39,7 +40,7 @@ from ansible_collections.hzel.cloud.plugins.module_utils._transport import (
 def hzel_argument_spec() -> Dict[str, Dict[str, Any]]:
     """The options every hzel module takes (documented in the hzel.cloud.hzel doc fragment)."""
     spec = {}
-    for name, option in API_OPTIONS.items():
+    for name, option in list(API_OPTIONS.items()) + list(RATE_OPTIONS.items()):
         entry: Dict[str, Any] = dict(type=option.type, fallback=(env_fallback, [option.env]))
         if option.default is not None:
             entry["default"] = option.default

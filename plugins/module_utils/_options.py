@@ -20,6 +20,7 @@ import math
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional
 
 from ansible_collections.hzel.cloud.plugins.module_utils._containers import ContainersAPI
+from ansible_collections.hzel.cloud.plugins.module_utils._rate import RATE_LIMIT_MAX
 from ansible_collections.hzel.cloud.plugins.module_utils._transport import (
     DEFAULT_API_URL,
     HzelError,
@@ -46,6 +47,12 @@ API_OPTIONS: Dict[str, OptionSpec] = {
     "validate_certs": OptionSpec("bool", True, "HZEL_VALIDATE_CERTS"),
     "api_timeout": OptionSpec("float", 30.0, "HZEL_API_TIMEOUT", 0.0, 3600.0),
     "api_retries": OptionSpec("int", 5, "HZEL_API_RETRIES", 0, 20),
+}
+
+# The client's own request budget, taken by build_client from the same options mapping. It is kept apart from
+# API_OPTIONS until every plugin that loops over API_OPTIONS documents it.
+RATE_OPTIONS: Dict[str, OptionSpec] = {
+    "api_rate_limit": OptionSpec("float", None, "HZEL_API_RATE_LIMIT", 0.0, RATE_LIMIT_MAX),
 }
 
 DESIRED_STATES = ("present", "running", "stopped", "restarted")
@@ -98,6 +105,19 @@ def unknown_keys(given: Iterable[Any], valid: Iterable[str]) -> List[str]:
     return described
 
 
+def check_rate_limit(value: Any) -> Optional[float]:
+    """api_rate_limit as a number of requests per second, or None for no limit."""
+    if value is None:
+        return None
+    spec = RATE_OPTIONS["api_rate_limit"]
+    try:
+        return float(check_number("api_rate_limit", value, spec.low, spec.high))
+    except InvalidParameters as exc:
+        raise InvalidParameters(
+            "%s (requests per second for all the requests of one client; leave it unset for no limit)" % exc.message
+        ) from None
+
+
 def build_client(options: Mapping[str, Any], pool_size: int = 10, **transport_kwargs: Any) -> ContainersAPI:
     """The client of modules and inventory plugin alike, from the shared options (after their fallbacks)."""
     timeout_spec, retries_spec = API_OPTIONS["api_timeout"], API_OPTIONS["api_retries"]
@@ -112,6 +132,7 @@ def build_client(options: Mapping[str, Any], pool_size: int = 10, **transport_kw
         integer=True,
         low_inclusive=True,
     )
+    rate_limit = check_rate_limit(options.get("api_rate_limit"))
     validate_certs = options.get("validate_certs", True)
     if not isinstance(validate_certs, bool):
         raise InvalidParameters("validate_certs must be true or false, got %r" % (validate_certs,))
@@ -122,6 +143,7 @@ def build_client(options: Mapping[str, Any], pool_size: int = 10, **transport_kw
         timeout=timeout,
         retries=retries,
         pool_size=pool_size,
+        rate_limit=rate_limit,
         **transport_kwargs,
     )
     return ContainersAPI(transport)

@@ -41,6 +41,7 @@ from ansible_collections.hzel.cloud.plugins.module_utils._rate import (
     RateRule,
     parse_retry_after,
     pause_for,
+    read_budget,
 )
 from ansible_collections.hzel.cloud.plugins.module_utils._scrub import Scrubber, bound, excerpt
 
@@ -197,7 +198,9 @@ class HzelTransport:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         notify: Optional[Callable[[str], None]] = None,
+        rate_limit: Optional[float] = None,
     ) -> None:
+        """``rate_limit`` is api_rate_limit: requests per second for every thread using this transport (None: none)."""
         if not HAS_REQUESTS:
             raise HzelError("The Python library 'requests' is required to talk to the hzel API")
         problem = token_problem(api_token)
@@ -224,7 +227,7 @@ class HzelTransport:
         # Told once, at the first failure that is retried, what is being retried (a module's warning).
         self.notify = notify
         self._retry_told = threading.Lock()
-        self.gate = RateGate(sleep, clock)
+        self.gate = RateGate(sleep, clock, rate_limit)
         self.rate = RateRule(self.gate, clock)
         self.adapter = DeadlineAdapter(pool_connections=1, pool_maxsize=max(10, pool_size))
         # The environment is read here, once, as a requests session would read it on every call.
@@ -289,7 +292,7 @@ class HzelTransport:
         while True:
             self.gate.wait()
             try:
-                return self._exchange(method, path, body, max_bytes)
+                return self._counted_exchange(method, path, body, max_bytes)
             except _Transient as transient:
                 if transient.status == 429:
                     now = self._clock()
@@ -355,6 +358,13 @@ class HzelTransport:
         return HzelUnavailable(
             "The hzel API answered %s with %s %s" % (where, transient.reason, tries), status=transient.status
         )
+
+    def _counted_exchange(self, method: str, path: str, body: Any, max_bytes: int) -> Any:
+        """One exchange that passed the gate, counted in flight until it ends (the API's budget may not count it)."""
+        try:
+            return self._exchange(method, path, body, max_bytes)
+        finally:
+            self.gate.request_done()
 
     def _exchange(self, method: str, path: str, body: Any, max_bytes: int) -> Any:
         """One exchange, bounded as a whole (connect, send, every read) by ``api_timeout``."""
@@ -479,6 +489,9 @@ class HzelTransport:
         status = reply.status
         if status != 429:
             self.rate.answered()
+        budget = read_budget(reply.headers)
+        if budget is not None:
+            self.gate.budget_from(*budget)
         content_type = reply.headers.get("Content-Type", "") or ""
         payload = None
         is_json = "json" in content_type.lower()

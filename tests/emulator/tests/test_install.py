@@ -30,7 +30,9 @@ def test_pip_installs_the_emulator_with_the_hzel_emulator_command(tmp_path):
     site = _run(str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip()
     with open(os.path.join(site, "pinned.pth"), "w", encoding="utf-8") as handle:
         handle.write(sysconfig.get_paths()["purelib"] + "\n")
-    installed = _run(str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--no-build-isolation", str(source))
+    installed = _run(
+        str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--no-build-isolation", str(source)
+    )
     assert installed.returncode == 0, installed.stdout + installed.stderr
     command = venv / "bin" / "hzel-emulator"
     helped = _run(str(command), "--help", cwd=str(tmp_path))

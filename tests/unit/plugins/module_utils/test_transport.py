@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import http.server
 import json
 import os
@@ -765,3 +766,99 @@ def test_a_transient_status_that_is_retried_is_told_with_the_status(api, fake_ti
     client = HzelClient(API, TOKEN, retries=2, sleep=fake_time.sleep, clock=fake_time.clock, notify=told.append)
     assert client.list() == []
     assert len(told) == 1 and "answered HTTP 503 UNAVAILABLE: down for maintenance (GET %s)" % LIST in told[0]
+
+
+# api_rate_limit ---------------------------------------------------------------------------------------------
+
+
+def test_every_request_of_the_client_draws_from_api_rate_limit_retries_included(api, fake_time):
+    client = HzelClient(API, TOKEN, retries=3, sleep=fake_time.sleep, clock=fake_time.clock, rate_limit=4.0)
+    api.get(LIST, status=503, json=error_body("UNAVAILABLE", "try again"))
+    api.get(LIST, json={"data": []})
+    started = fake_time.now
+    for _round in range(20):
+        client.list()
+    # 21 requests (one retried): 4 at once, then one every 0.25 s; the retry's own backoff comes on top.
+    assert len(api.calls) == 21
+    assert fake_time.now - started >= (21 - 4) * 0.25
+
+
+def test_build_client_passes_api_rate_limit_to_the_transport(api):
+    assert build_client(dict(api_url=API, api_token=TOKEN, api_rate_limit=2.5)).transport.gate.rate_limit == 2.5
+    assert build_client(dict(api_url=API, api_token=TOKEN)).transport.gate.rate_limit is None
+    assert build_client(dict(api_url=API, api_token=TOKEN, api_rate_limit=None)).transport.gate.rate_limit is None
+
+
+@pytest.mark.parametrize("value", [0, 0.0, -5, float("nan"), float("inf"), 1e6, "fast", True, [10]])
+def test_an_api_rate_limit_out_of_bounds_is_refused_before_any_request(api, value):
+    with pytest.raises(HzelError) as failure:
+        build_client(dict(api_url=API, api_token=TOKEN, api_rate_limit=value))
+    assert "api_rate_limit" in failure.value.message and "requests per second" in failure.value.message
+    assert not api.calls
+
+
+def test_a_429_under_api_rate_limit_still_waits_its_retry_after(api, fake_time):
+    client = HzelClient(API, TOKEN, sleep=fake_time.sleep, clock=fake_time.clock, rate_limit=100.0)
+    api.get(LIST, status=429, json=error_body("RATE_LIMITED", "slow down"), headers={"Retry-After": "3"})
+    api.get(LIST, json={"data": []})
+    assert client.list() == []
+    assert 3.0 in fake_time.sleeps and fake_time.now >= 3.0
+
+
+def test_the_modules_take_api_rate_limit_from_the_option_or_hzel_api_rate_limit():
+    from ansible_collections.hzel.cloud.plugins.module_utils._module import hzel_argument_spec
+
+    spec = hzel_argument_spec()["api_rate_limit"]
+    assert spec["type"] == "float" and "default" not in spec
+    assert spec["fallback"][1] == ["HZEL_API_RATE_LIMIT"]
+
+
+# The API's budget headers --------------------------------------------------------------------------------------
+
+
+class SharedFakeTime:
+    """A clock shared by threads that moves only when one of them sleeps."""
+
+    def __init__(self):
+        self.now = 0.0
+        self._lock = threading.Lock()
+
+    def sleep(self, seconds):
+        with self._lock:
+            self.now += seconds
+
+    def clock(self):
+        with self._lock:
+            return self.now
+
+
+@pytest.mark.parametrize("form", ["RateLimit-%s", "X-RateLimit-%s"])
+def test_a_pool_spends_the_budget_the_api_states_without_any_429(api, form):
+    fake = SharedFakeTime()
+    budget, window = 20, 2.0
+    counted = {"window": 0, "used": 0, "answers": 0, "refused": 0}
+    lock = threading.Lock()
+
+    def answer(request):
+        with lock:
+            current = int(fake.now // window)
+            if current != counted["window"]:
+                counted["window"], counted["used"] = current, 0
+            refused = counted["used"] >= budget
+            counted["used"] += not refused
+            counted["refused"] += refused
+            counted["answers"] += 1
+            remaining = budget - counted["used"]
+            reset = (current + 1) * window - fake.now
+        headers = {form % "Limit": str(budget), form % "Remaining": str(remaining), form % "Reset": "%.3f" % reset}
+        if refused:
+            headers["Retry-After"] = "1"
+            return 429, headers, json.dumps(error_body("RATE_LIMITED", "slow down"))
+        return 200, headers, json.dumps({"data": []})
+
+    api.add_callback("GET", LIST, callback=answer, content_type="application/json")
+    client = HzelClient(API, TOKEN, sleep=fake.sleep, clock=fake.clock, pool_size=8)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(lambda _number: client.list(), range(120))) == [[]] * 120
+    assert counted["refused"] == 0 and counted["answers"] == 120
+    assert client.transport.gate.budget_waits > 0 and client.transport.gate.in_flight == 0
