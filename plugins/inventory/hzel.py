@@ -82,6 +82,13 @@ options:
         containers' hostnames (a search domain).
       - V(fqdn) sets C(ansible_host) to C(<hostname>.<host_domain>), with O(host_domain).
       - O(compose) is applied after this option and can override C(ansible_host).
+      - With V(hostname) or V(fqdn), a container whose connection name a resolver reads as an IPv4 address instead
+        of looking it up (a name made only of one to four dot-separated numbers, in the forms C(inet_aton) takes,
+        such as C(2130706433), C(0x7f000001) or C(0), or such a hostname under a O(host_domain) of numbers) is
+        skipped with a warning that names it. Such a name is a DNS label that any tenant may choose, and would
+        make Ansible connect to an address of the tenant's choosing (C(2130706433) is C(127.0.0.1)). With V(none)
+        such a container stays a host (the playbooks of this collection that act through the API need no address),
+        and a connection to it goes to that address unless O(connection_vars) or O(compose) set C(ansible_host).
     type: str
     choices: [none, hostname, fqdn]
     default: none
@@ -316,6 +323,10 @@ SECRET_VARS = frozenset(
     )
 )
 DNS_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+# A number as inet_aton reads it (decimal, 0x hexadecimal, 0 octal), whatever its size: resolvers take a name
+# of one to four such parts as an IPv4 address (2130706433, 0x7f000001, 0177.1 and 127.1 are 127.0.0.1; 0 is
+# 0.0.0.0), without asking DNS.
+NUMERIC_PART = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]*")
 # A DNS name is at most 253 characters; a hostname (a label) takes up to 63 of them and a dot.
 HOST_DOMAIN_MAX = 253 - 64
 
@@ -347,6 +358,13 @@ def finite_metrics(metrics):
         isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         for value in metrics.values()
     )
+
+
+def reads_as_address(name):
+    """Whether a resolver would take this name for an IPv4 address (inet_aton's forms), not look it up."""
+    name = name[:-1] if name.endswith(".") else name
+    parts = name.split(".")
+    return len(parts) <= 4 and all(NUMERIC_PART.fullmatch(part) for part in parts)
 
 
 def _kind(value):
@@ -388,6 +406,8 @@ SKIP_REASONS = {
     "invalid": "a hostname that is not a DNS label",
     "duplicate": "a hostname that more than one visible container holds; use their ids",
     "group": "a hostname that is the name of a group (made by groups or keyed_groups, or by another inventory source)",
+    "address": "a connection name that a resolver reads as an IP address, not a DNS name, so connect_with would "
+    "connect to that address",
 }
 
 
@@ -511,13 +531,20 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             variables[key] = as_data(value)
         return connect_with, domain, variables
 
-    def _connection_variables(self, hostname):
-        connect_with, domain, variables = self._connection
-        variables = dict(variables)
+    def _connection_name(self, hostname):
+        """The name that connect_with makes the host's ansible_host, or None."""
+        connect_with, domain, _variables = self._connection
         if connect_with == "hostname":
-            variables["ansible_host"] = as_data(hostname)
-        elif connect_with == "fqdn":
-            variables["ansible_host"] = as_data("%s.%s" % (hostname, domain))
+            return hostname
+        if connect_with == "fqdn":
+            return "%s.%s" % (hostname, domain)
+        return None
+
+    def _connection_variables(self, hostname):
+        variables = dict(self._connection[2])
+        name = self._connection_name(hostname)
+        if name is not None:
+            variables["ansible_host"] = as_data(name)
         return variables
 
     def _complete(self, containers):
@@ -613,6 +640,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 continue
             elif hostname in group_names:
                 reason, shown = "group", hostname
+            elif self._connection_name(hostname) and reads_as_address(self._connection_name(hostname)):
+                name = self._connection_name(hostname)
+                reason, shown = "address", hostname if name == hostname else "%s (%s)" % (hostname, name)
             else:
                 selected.append(holders[0])
                 continue
