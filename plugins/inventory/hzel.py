@@ -147,6 +147,8 @@ notes:
   - "Containers are selected in this order: the hostname checks below (over every visible container), O(state),
     the names that O(groups) makes, then metrics are fetched (O(include_metrics)) for the containers left only,
     then O(filters) (which may use the metrics), then the names that O(keyed_groups) makes."
+  - "Numbers as keys of O(keyed_groups) name groups by their digits on every supported ansible-core (C(key:
+    hzel_memory_mb) with C(prefix: memory) makes C(memory_512)), where ansible-core alone refuses a number."
   - "Containers whose hostname Ansible reserves (C(localhost), C(all), C(ungrouped)) or that equals a group name
     (C(hzel), a key of O(groups) whether or not any host meets its condition, a name that O(keyed_groups) makes for
     any of the hosts, or a group of an inventory source read before), whose hostname is not a DNS label, or whose
@@ -429,6 +431,7 @@ class _GroupNames(InventoryData):
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     NAME = "hzel.cloud.hzel"
+    _composing_key = False
 
     def verify_file(self, path):
         return super().verify_file(path) and path.endswith(("hzel.yml", "hzel.yaml"))
@@ -606,6 +609,23 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             for name, value in metrics.items():
                 variables[prefix + name] = value
         return variables
+
+    def _compose(self, template, variables, *args, **kwargs):
+        value = super()._compose(template, variables, *args, **kwargs)
+        # A number as a keyed group's key names a group by its digits: ansible-core keeps a lone number as a number
+        # and refuses it as a group name ("Invalid group name format").
+        if self._composing_key and isinstance(value, (int, float)):
+            return str(value)
+        return value
+
+    def _add_host_to_keyed_groups(self, keys, variables, host, strict=False, fetch_hostvars=True):
+        self._composing_key = True
+        try:
+            return super()._add_host_to_keyed_groups(
+                keys, variables, host, strict=strict, fetch_hostvars=fetch_hostvars
+            )
+        finally:
+            self._composing_key = False
 
     def _composed_group_names(self):
         """The names that groups makes, known before any host is added (with and without sanitising)."""

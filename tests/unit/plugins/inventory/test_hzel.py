@@ -884,3 +884,39 @@ def test_a_numeric_hostname_under_a_dns_domain_connects_by_its_fqdn(tmp_path):
 def test_a_numeric_hostname_is_listed_when_connect_with_sets_no_address(tmp_path):
     inventory = parse_fleet(tmp_path, [container("2130706433")], "")
     assert hostnames(inventory) == ["2130706433"] and "ansible_host" not in inventory.get_host("2130706433").vars
+
+
+# keyed_groups over numbers
+
+
+@pytest.mark.parametrize(
+    "key, groups",
+    [
+        ("hzel_memory_mb", {"memory_512": ["web-1", "web-2"], "memory_2048": ["db-1"]}),
+        ("hzel_cpu_cores * 1.5", {"memory_1_5": ["db-1"], "memory_3_0": ["web-1", "web-2"]}),
+        ("[hzel_memory_mb, hzel_state]", {"memory_512": ["web-1", "web-2"], "memory_stopped": ["db-1"]}),
+    ],
+)
+def test_a_keyed_group_over_a_number_groups_by_its_digits(api, tmp_path, key, groups):
+    inventory = parse(tmp_path, "keyed_groups:\n  - key: \"%s\"\n    prefix: memory\n" % key)
+    for name, members in groups.items():
+        assert hostnames(inventory, name) == members
+    assert hostnames(inventory) == ["db-1", "web-1", "web-2"]
+
+
+def test_the_documented_keyed_group_example_groups_by_memory(api, tmp_path):
+    import yaml
+
+    from ansible_collections.hzel.cloud.plugins.inventory.hzel import EXAMPLES
+
+    example = next(doc for doc in yaml.safe_load_all(EXAMPLES) if "keyed_groups" in doc)
+    config = {key: value for key, value in example.items() if key not in ("plugin", "api_url", "api_token")}
+    inventory = parse(tmp_path, yaml.safe_dump(config))
+    assert hostnames(inventory, "memory_512") == ["web-1", "web-2"]
+
+
+def test_a_number_composed_for_a_variable_is_left_as_compose_makes_it(api, tmp_path):
+    compose = "compose:\n  ansible_port: '2200 + hzel_cpu_cores'\n"
+    alone = parse(tmp_path, compose).get_host("web-1").vars["ansible_port"]
+    keyed = parse(tmp_path, compose + "keyed_groups:\n  - key: hzel_cpu_cores\n").get_host("web-1").vars["ansible_port"]
+    assert int(keyed) == 2202 and type(keyed) is type(alone)
