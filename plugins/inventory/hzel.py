@@ -16,7 +16,9 @@ description:
   - Every host is in the group C(hzel) and has the container's fields as host variables with a prefix
     (default C(hzel_)) - C(hzel_id), C(hzel_user_id), C(hzel_state), C(hzel_cpu_cores), C(hzel_memory_mb),
     C(hzel_disk_gb), C(hzel_created_at).
-  - Uses a YAML configuration file whose name ends in C(hzel.yml) or C(hzel.yaml).
+  - Uses a YAML configuration file whose name ends in C(hzel.yml) or C(hzel.yaml), for example C(fleet.hzel.yml).
+    This plugin does not read a file of any other name (such as C(fleet.yml)), and ansible-core then says only that
+    the source could not be verified; with C(-vvv) this plugin says why.
   - Supports the constructed options (O(compose), O(groups), O(keyed_groups)) and inventory caching; a cache hit
     sends no HTTP request.
 extends_documentation_fragment:
@@ -201,12 +203,15 @@ connection_vars:
 
 ---
 # gateway.hzel.yml - containers without a DNS name, published on one address with a port each
-# (ports.csv holds lines such as "web-1,22001")
+# (ports.csv holds lines such as "web-1,22001"); a container missing from ports.csv is left out, since it has
+# no port. ansible-core 2.19 or later: before it, filters and compose cannot call lookups.
 plugin: hzel.cloud.hzel
+filters:
+  - lookup('ansible.builtin.csvfile', hzel_hostname, file='ports.csv', delimiter=',', default='') != ''
 connection_vars:
+  ansible_host: 203.0.113.10
   ansible_user: root
 compose:
-  ansible_host: "'203.0.113.10'"
   ansible_port: lookup('ansible.builtin.csvfile', hzel_hostname, file='ports.csv', delimiter=',') | int
   # compose is applied last: this wins over connection_vars
   ansible_user: hzel_hostname
@@ -434,7 +439,16 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     _composing_key = False
 
     def verify_file(self, path):
-        return super().verify_file(path) and path.endswith(("hzel.yml", "hzel.yaml"))
+        if not super().verify_file(path):
+            return False
+        if path.endswith(("hzel.yml", "hzel.yaml")):
+            return True
+        # Core says only that the source "could not be verified": say why, where -vvv shows it.
+        self.display.vvv(
+            "hzel inventory: %s is not read by %s: the file name must end in hzel.yml or hzel.yaml, for example "
+            "fleet.hzel.yml" % (path, self.NAME)
+        )
+        return False
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
@@ -500,8 +514,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         domain = self.get_option("host_domain")
         if connect_with == "fqdn":
             problem = host_domain_problem(domain)
+            if domain is None:
+                problem = (
+                    "host_domain is required with connect_with: fqdn and missing; host_domain must be a DNS name such "
+                    "as containers.example.net, under which the containers' hostnames resolve"
+                )
             if problem:
-                raise self._fail("%s (connect_with: fqdn)" % problem)
+                raise self._fail(problem if domain is None else "%s (connect_with: fqdn)" % problem)
             domain = domain[:-1] if domain.endswith(".") else domain
         elif domain is not None:
             raise self._fail(

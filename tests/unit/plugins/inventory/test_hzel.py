@@ -920,3 +920,27 @@ def test_a_number_composed_for_a_variable_is_left_as_compose_makes_it(api, tmp_p
     alone = parse(tmp_path, compose).get_host("web-1").vars["ansible_port"]
     keyed = parse(tmp_path, compose + "keyed_groups:\n  - key: hzel_cpu_cores\n").get_host("web-1").vars["ansible_port"]
     assert int(keyed) == 2202 and type(keyed) is type(alone)
+
+
+# Messages about the configuration
+
+
+def test_a_missing_host_domain_is_said_to_be_required(api, tmp_path):
+    with pytest.raises(AnsibleError) as failure:
+        parse(tmp_path, "connect_with: fqdn\n")
+    assert "host_domain is required with connect_with: fqdn" in str(failure.value)
+
+
+def test_a_file_of_another_name_says_why_at_vvv(tmp_path, capsys):
+    from ansible.utils.display import Display
+
+    path = tmp_path / "fleet.yml"
+    path.write_text("plugin: hzel.cloud.hzel\n")
+    display = Display()
+    verbosity, display.verbosity = display.verbosity, 3
+    try:
+        assert load_plugin().verify_file(str(path)) is False
+    finally:
+        display.verbosity = verbosity
+    said = " ".join(capsys.readouterr().out.split())
+    assert "the file name must end in hzel.yml or hzel.yaml" in said and str(path) in said
