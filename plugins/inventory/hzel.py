@@ -203,8 +203,9 @@ connection_vars:
 
 ---
 # gateway.hzel.yml - containers without a DNS name, published on one address with a port each
-# (ports.csv holds lines such as "web-1,22001"); a container missing from ports.csv is left out, since it has
-# no port. ansible-core 2.19 or later: before it, filters and compose cannot call lookups.
+# (ports.csv holds lines such as "web-1,22001", and is found as lookups find files: beside the playbook, or in
+# the current directory of ansible-inventory); a container missing from ports.csv is left out, since it has no
+# port. ansible-core 2.19 or later: before it, filters and compose cannot call lookups.
 plugin: hzel.cloud.hzel
 filters:
   - lookup('ansible.builtin.csvfile', hzel_hostname, file='ports.csv', delimiter=',', default='') != ''
