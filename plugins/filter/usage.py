@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
@@ -27,18 +28,22 @@ def _percent(used, total):
 
 
 def _metrics_of(record, prefix):
-    """The five metrics readings of an info-module record, of inventory host variables, or of a metrics dict."""
-    if not isinstance(record, dict):
+    """The five metrics readings of an info-module record, of inventory host variables, or of a metrics dict.
+
+    Any mapping will do: hostvars[inventory_hostname] is a read-only view of the host's variables, not a dict.
+    """
+    if not isinstance(record, Mapping):
         raise AnsibleFilterError(
-            "hzel.cloud.usage expects a container record or a host's variables (a dict), got %s" % type(record).__name__
+            "hzel.cloud.usage expects a container record or a host's variables (a mapping), got %s"
+            % type(record).__name__
         )
     if "metrics" in record:
         metrics = record["metrics"]
         if metrics is None:
             return {}
-        if not isinstance(metrics, dict):
+        if not isinstance(metrics, Mapping):
             raise AnsibleFilterError(
-                "hzel.cloud.usage: the record's metrics are %s, not a dict or null" % type(metrics).__name__
+                "hzel.cloud.usage: the record's metrics are %s, not a mapping or null" % type(metrics).__name__
             )
         return metrics
     if any(prefix + field in record for field in METRICS_FIELDS):

@@ -16,7 +16,9 @@ description:
   - Every host is in the group C(hzel) and has the container's fields as host variables with a prefix
     (default C(hzel_)) - C(hzel_id), C(hzel_user_id), C(hzel_state), C(hzel_cpu_cores), C(hzel_memory_mb),
     C(hzel_disk_gb), C(hzel_created_at).
-  - Uses a YAML configuration file whose name ends in C(hzel.yml) or C(hzel.yaml).
+  - Uses a YAML configuration file whose name ends in C(hzel.yml) or C(hzel.yaml), for example C(fleet.hzel.yml).
+    This plugin does not read a file of any other name (such as C(fleet.yml)), and ansible-core then says only that
+    the source could not be verified; with C(-vvv) this plugin says why.
   - Supports the constructed options (O(compose), O(groups), O(keyed_groups)) and inventory caching; a cache hit
     sends no HTTP request.
 extends_documentation_fragment:
@@ -82,6 +84,13 @@ options:
         containers' hostnames (a search domain).
       - V(fqdn) sets C(ansible_host) to C(<hostname>.<host_domain>), with O(host_domain).
       - O(compose) is applied after this option and can override C(ansible_host).
+      - With V(hostname) or V(fqdn), a container whose connection name a resolver reads as an IPv4 address instead
+        of looking it up (a name made only of one to four dot-separated numbers, in the forms C(inet_aton) takes,
+        such as C(2130706433), C(0x7f000001) or C(0), or such a hostname under a O(host_domain) of numbers) is
+        skipped with a warning that names it. Such a name is a DNS label that any tenant may choose, and would
+        make Ansible connect to an address of the tenant's choosing (C(2130706433) is C(127.0.0.1)). With V(none)
+        such a container stays a host (the playbooks of this collection that act through the API need no address),
+        and a connection to it goes to that address unless O(connection_vars) or O(compose) set C(ansible_host).
     type: str
     choices: [none, hostname, fqdn]
     default: none
@@ -140,6 +149,8 @@ notes:
   - "Containers are selected in this order: the hostname checks below (over every visible container), O(state),
     the names that O(groups) makes, then metrics are fetched (O(include_metrics)) for the containers left only,
     then O(filters) (which may use the metrics), then the names that O(keyed_groups) makes."
+  - "Numbers as keys of O(keyed_groups) name groups by their digits on every supported ansible-core (C(key:
+    hzel_memory_mb) with C(prefix: memory) makes C(memory_512)), where ansible-core alone refuses a number."
   - "Containers whose hostname Ansible reserves (C(localhost), C(all), C(ungrouped)) or that equals a group name
     (C(hzel), a key of O(groups) whether or not any host meets its condition, a name that O(keyed_groups) makes for
     any of the hosts, or a group of an inventory source read before), whose hostname is not a DNS label, or whose
@@ -192,12 +203,16 @@ connection_vars:
 
 ---
 # gateway.hzel.yml - containers without a DNS name, published on one address with a port each
-# (ports.csv holds lines such as "web-1,22001")
+# (ports.csv holds lines such as "web-1,22001", and is found as lookups find files: beside the playbook, or in
+# the current directory of ansible-inventory); a container missing from ports.csv is left out, since it has no
+# port. ansible-core 2.19 or later: before it, filters and compose cannot call lookups.
 plugin: hzel.cloud.hzel
+filters:
+  - lookup('ansible.builtin.csvfile', hzel_hostname, file='ports.csv', delimiter=',', default='') != ''
 connection_vars:
+  ansible_host: 203.0.113.10
   ansible_user: root
 compose:
-  ansible_host: "'203.0.113.10'"
   ansible_port: lookup('ansible.builtin.csvfile', hzel_hostname, file='ports.csv', delimiter=',') | int
   # compose is applied last: this wins over connection_vars
   ansible_user: hzel_hostname
@@ -316,6 +331,10 @@ SECRET_VARS = frozenset(
     )
 )
 DNS_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+# A number as inet_aton reads it (decimal, 0x hexadecimal, 0 octal), whatever its size: resolvers take a name
+# of one to four such parts as an IPv4 address (2130706433, 0x7f000001, 0177.1 and 127.1 are 127.0.0.1; 0 is
+# 0.0.0.0), without asking DNS.
+NUMERIC_PART = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]*")
 # A DNS name is at most 253 characters; a hostname (a label) takes up to 63 of them and a dot.
 HOST_DOMAIN_MAX = 253 - 64
 
@@ -347,6 +366,13 @@ def finite_metrics(metrics):
         isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         for value in metrics.values()
     )
+
+
+def reads_as_address(name):
+    """Whether a resolver would take this name for an IPv4 address (inet_aton's forms), not look it up."""
+    name = name[:-1] if name.endswith(".") else name
+    parts = name.split(".")
+    return len(parts) <= 4 and all(NUMERIC_PART.fullmatch(part) for part in parts)
 
 
 def _kind(value):
@@ -388,6 +414,8 @@ SKIP_REASONS = {
     "invalid": "a hostname that is not a DNS label",
     "duplicate": "a hostname that more than one visible container holds; use their ids",
     "group": "a hostname that is the name of a group (made by groups or keyed_groups, or by another inventory source)",
+    "address": "a connection name that a resolver reads as an IP address, not a DNS name, so connect_with would "
+    "connect to that address",
 }
 
 
@@ -409,9 +437,19 @@ class _GroupNames(InventoryData):
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     NAME = "hzel.cloud.hzel"
+    _composing_key = False
 
     def verify_file(self, path):
-        return super().verify_file(path) and path.endswith(("hzel.yml", "hzel.yaml"))
+        if not super().verify_file(path):
+            return False
+        if path.endswith(("hzel.yml", "hzel.yaml")):
+            return True
+        # Core says only that the source "could not be verified": say why, where -vvv shows it.
+        self.display.vvv(
+            "hzel inventory: %s is not read by %s: the file name must end in hzel.yml or hzel.yaml, for example "
+            "fleet.hzel.yml" % (path, self.NAME)
+        )
+        return False
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
@@ -477,8 +515,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         domain = self.get_option("host_domain")
         if connect_with == "fqdn":
             problem = host_domain_problem(domain)
+            if domain is None:
+                problem = (
+                    "host_domain is required with connect_with: fqdn and missing; host_domain must be a DNS name such "
+                    "as containers.example.net, under which the containers' hostnames resolve"
+                )
             if problem:
-                raise self._fail("%s (connect_with: fqdn)" % problem)
+                raise self._fail(problem if domain is None else "%s (connect_with: fqdn)" % problem)
             domain = domain[:-1] if domain.endswith(".") else domain
         elif domain is not None:
             raise self._fail(
@@ -511,13 +554,20 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             variables[key] = as_data(value)
         return connect_with, domain, variables
 
-    def _connection_variables(self, hostname):
-        connect_with, domain, variables = self._connection
-        variables = dict(variables)
+    def _connection_name(self, hostname):
+        """The name that connect_with makes the host's ansible_host, or None."""
+        connect_with, domain, _variables = self._connection
         if connect_with == "hostname":
-            variables["ansible_host"] = as_data(hostname)
-        elif connect_with == "fqdn":
-            variables["ansible_host"] = as_data("%s.%s" % (hostname, domain))
+            return hostname
+        if connect_with == "fqdn":
+            return "%s.%s" % (hostname, domain)
+        return None
+
+    def _connection_variables(self, hostname):
+        variables = dict(self._connection[2])
+        name = self._connection_name(hostname)
+        if name is not None:
+            variables["ansible_host"] = as_data(name)
         return variables
 
     def _complete(self, containers):
@@ -580,6 +630,23 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 variables[prefix + name] = value
         return variables
 
+    def _compose(self, template, variables, *args, **kwargs):
+        value = super()._compose(template, variables, *args, **kwargs)
+        # A number as a keyed group's key names a group by its digits: ansible-core keeps a lone number as a number
+        # and refuses it as a group name ("Invalid group name format").
+        if self._composing_key and isinstance(value, (int, float)):
+            return str(value)
+        return value
+
+    def _add_host_to_keyed_groups(self, keys, variables, host, strict=False, fetch_hostvars=True):
+        self._composing_key = True
+        try:
+            return super()._add_host_to_keyed_groups(
+                keys, variables, host, strict=strict, fetch_hostvars=fetch_hostvars
+            )
+        finally:
+            self._composing_key = False
+
     def _composed_group_names(self):
         """The names that groups makes, known before any host is added (with and without sanitising)."""
         names = set()
@@ -613,6 +680,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 continue
             elif hostname in group_names:
                 reason, shown = "group", hostname
+            elif self._connection_name(hostname) and reads_as_address(self._connection_name(hostname)):
+                name = self._connection_name(hostname)
+                reason, shown = "address", hostname if name == hostname else "%s (%s)" % (hostname, name)
             else:
                 selected.append(holders[0])
                 continue

@@ -7,3 +7,4 @@ export ANSIBLE_INVENTORY_CACHE_CONNECTION
 ANSIBLE_INVENTORY_CACHE_CONNECTION=$(mktemp -d)
 trap 'rm -rf "$ANSIBLE_INVENTORY_CACHE_CONNECTION"' EXIT
 ansible-playbook check_inventory.yml -e "@$config" "$@"
+ansible-playbook check_hosts.yml -e "@$config" "$@"

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from ansible.errors import AnsibleFilterError
 
@@ -62,3 +64,47 @@ def test_something_that_is_not_a_list_of_records_is_one_clear_error(value):
 
 def test_the_filter_is_registered_by_its_name():
     assert FilterModule().filters()["to_fleet"] is to_fleet
+
+
+TEMPLATE = "{{ lookup('pipe', 'touch /tmp/pwned') }}"
+
+
+@pytest.mark.parametrize(
+    "hostname",
+    [TEMPLATE, "{% if true %}x{% endif %}", "web 1", "Web-1", "web-1\n", "-web", "a" * 64, "web.example.net", ""],
+)
+def test_a_hostname_that_is_not_a_dns_label_is_refused_never_written(hostname):
+    with pytest.raises(AnsibleFilterError, match=r"containers\[1\]\.hostname .* not a DNS label") as failure:
+        to_fleet([record("web-1"), record(hostname)])
+    assert "{{" not in str(failure.value) and "{%" not in str(failure.value)
+
+
+def test_the_id_of_a_shared_hostname_must_be_a_uuid():
+    first = record("twin", ident=TEMPLATE)
+    second = record("twin", ident="01942cf7-5b1e-7c3a-9d2e-000000000002")
+    with pytest.raises(AnsibleFilterError, match=r"containers\[0\]\.id .* not a container UUID"):
+        to_fleet([first, second])
+
+
+@pytest.mark.parametrize("value", [TEMPLATE, "2", 2.5, True, None])
+def test_a_spec_field_that_is_not_a_whole_number_is_refused(value):
+    with pytest.raises(AnsibleFilterError, match=r"containers\[0\]\.memory_mb .* not a whole number"):
+        to_fleet([record("web-1", memory_mb=value)])
+
+
+def test_a_state_from_the_api_is_never_written_as_it_is():
+    assert to_fleet([record("web-1", TEMPLATE)], include_failed=True)[0]["state"] == "present"
+
+
+def test_a_failed_container_left_out_is_not_checked():
+    assert to_fleet([record("web-1"), record(TEMPLATE, "failed")]) == to_fleet([record("web-1")])
+
+
+def test_every_written_value_is_a_plain_checked_value():
+    """What to_nice_yaml writes from the items is read back by -e @fleet.yml as trusted variables."""
+    items = to_fleet([record("web-1"), record("twin"), record("twin", ident="01942cf7-5b1e-7c3a-9d2e-000000000009")])
+    for item in items:
+        for key, value in item.items():
+            assert type(value) in (str, int), (key, value)
+            if isinstance(value, str):
+                assert re.fullmatch(r"[a-z0-9-]+", value), (key, value)

@@ -69,3 +69,25 @@ def test_something_that_is_not_a_record_is_one_clear_error():
 
 def test_the_filter_is_registered_by_its_name():
     assert FilterModule().filters()["usage"] is usage
+
+
+def _host_vars_view(variables):
+    """What hostvars[inventory_hostname] is in a play: core's read-only view of one host's variables."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.hostvars import HostVarsVars
+
+    try:
+        return HostVarsVars(variables, DataLoader(), "web-1")
+    except TypeError:  # ansible-core before 2.19 takes no host name
+        return HostVarsVars(variables, DataLoader())
+
+
+def test_the_host_variables_a_play_sees_are_read_as_any_mapping():
+    view = _host_vars_view({"inventory_hostname": "web-1", **{"hzel_" + k: v for k, v in METRICS.items()}})
+    assert not isinstance(view, dict)
+    assert usage(view) == usage({"metrics": METRICS})
+
+
+def test_metrics_in_any_mapping_are_read():
+    view = _host_vars_view(dict(METRICS))
+    assert usage({"metrics": view}) == usage({"metrics": METRICS})

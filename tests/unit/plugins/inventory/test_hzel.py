@@ -831,3 +831,116 @@ def test_with_secret_masking_core_masks_the_token_in_what_it_prints(api, tmp_pat
     Display().warning("the API answered: unknown token %s" % token)
     said = capsys.readouterr().err
     assert token not in said and "$REDACTED$" in said
+
+
+# Connection names that a resolver reads as an IP address
+
+
+def parse_fleet(tmp_path, fleet, config):
+    with responses.RequestsMock() as mock:
+        mock.get(LIST, json={"data": fleet})
+        return parse(tmp_path, config)
+
+
+@pytest.mark.parametrize("hostname", ["2130706433", "0x7f000001", "0", "2852039166", "0177", "00", "0x"])
+def test_a_hostname_that_reads_as_an_address_is_never_the_connection_address(tmp_path, capsys, hostname):
+    inventory = parse_fleet(tmp_path, [container(hostname), container("web-1")], "connect_with: hostname\n")
+    assert hostnames(inventory) == ["web-1"] and hostname not in inventory.hosts
+    assert inventory.get_host("web-1").vars["ansible_host"] == "web-1"
+    said = warnings_of(capsys)
+    assert said.count("hzel inventory:") == 1
+    assert "skipped 1 container(s) with a connection name that a resolver reads as an IP address" in said
+    assert hostname in said
+
+
+@pytest.mark.parametrize(
+    "hostname, domain, address",
+    [
+        ("127", "0.0.1", "127.0.0.1"),
+        ("10", "1", "10.1"),
+        ("169", "254.169.254.", "169.254.169.254"),
+        ("1", "0x2", "1.0x2"),
+    ],
+)
+def test_an_fqdn_that_reads_as_an_address_is_never_the_connection_address(tmp_path, capsys, hostname, domain, address):
+    config = "connect_with: fqdn\nhost_domain: '%s'\n" % domain
+    inventory = parse_fleet(tmp_path, [container(hostname), container("web-1")], config)
+    assert hostnames(inventory) == ["web-1"]
+    assert "%s (%s)" % (hostname, address) in warnings_of(capsys)
+
+
+@pytest.mark.parametrize("hostname", ["web-1", "1web", "0xg", "1e5", "x0"])
+def test_a_name_that_is_not_a_number_still_connects_by_name(tmp_path, capsys, hostname):
+    inventory = parse_fleet(tmp_path, [container(hostname)], "connect_with: hostname\n")
+    assert inventory.get_host(hostname).vars["ansible_host"] == hostname
+    assert "resolver reads" not in warnings_of(capsys)
+
+
+def test_a_numeric_hostname_under_a_dns_domain_connects_by_its_fqdn(tmp_path):
+    inventory = parse_fleet(tmp_path, [container("2130706433")], "connect_with: fqdn\nhost_domain: example.net\n")
+    assert inventory.get_host("2130706433").vars["ansible_host"] == "2130706433.example.net"
+
+
+def test_a_numeric_hostname_is_listed_when_connect_with_sets_no_address(tmp_path):
+    inventory = parse_fleet(tmp_path, [container("2130706433")], "")
+    assert hostnames(inventory) == ["2130706433"] and "ansible_host" not in inventory.get_host("2130706433").vars
+
+
+# keyed_groups over numbers
+
+
+@pytest.mark.parametrize(
+    "key, groups",
+    [
+        ("hzel_memory_mb", {"memory_512": ["web-1", "web-2"], "memory_2048": ["db-1"]}),
+        ("hzel_cpu_cores * 1.5", {"memory_1_5": ["db-1"], "memory_3_0": ["web-1", "web-2"]}),
+        ("[hzel_memory_mb, hzel_state]", {"memory_512": ["web-1", "web-2"], "memory_stopped": ["db-1"]}),
+    ],
+)
+def test_a_keyed_group_over_a_number_groups_by_its_digits(api, tmp_path, key, groups):
+    inventory = parse(tmp_path, "keyed_groups:\n  - key: \"%s\"\n    prefix: memory\n" % key)
+    for name, members in groups.items():
+        assert hostnames(inventory, name) == members
+    assert hostnames(inventory) == ["db-1", "web-1", "web-2"]
+
+
+def test_the_documented_keyed_group_example_groups_by_memory(api, tmp_path):
+    import yaml
+
+    from ansible_collections.hzel.cloud.plugins.inventory.hzel import EXAMPLES
+
+    example = next(doc for doc in yaml.safe_load_all(EXAMPLES) if "keyed_groups" in doc)
+    config = {key: value for key, value in example.items() if key not in ("plugin", "api_url", "api_token")}
+    inventory = parse(tmp_path, yaml.safe_dump(config))
+    assert hostnames(inventory, "memory_512") == ["web-1", "web-2"]
+
+
+def test_a_number_composed_for_a_variable_is_left_as_compose_makes_it(api, tmp_path):
+    compose = "compose:\n  ansible_port: '2200 + hzel_cpu_cores'\n"
+    alone = parse(tmp_path, compose).get_host("web-1").vars["ansible_port"]
+    keyed = parse(tmp_path, compose + "keyed_groups:\n  - key: hzel_cpu_cores\n").get_host("web-1").vars["ansible_port"]
+    assert int(keyed) == 2202 and type(keyed) is type(alone)
+
+
+# Messages about the configuration
+
+
+def test_a_missing_host_domain_is_said_to_be_required(api, tmp_path):
+    with pytest.raises(AnsibleError) as failure:
+        parse(tmp_path, "connect_with: fqdn\n")
+    assert "host_domain is required with connect_with: fqdn" in str(failure.value)
+
+
+def test_a_file_of_another_name_says_why_at_vvv(tmp_path, capsys):
+    from ansible.utils.display import Display
+
+    path = tmp_path / "fleet.yml"
+    path.write_text("plugin: hzel.cloud.hzel\n")
+    display = Display()
+    verbosity, display.verbosity = display.verbosity, 3
+    try:
+        assert load_plugin().verify_file(str(path)) is False
+    finally:
+        display.verbosity = verbosity
+    said = " ".join(capsys.readouterr().out.split())
+    assert "the file name must end in hzel.yml or hzel.yaml" in said and str(path) in said
