@@ -148,6 +148,20 @@ options:
     default: 5
     env:
       - name: HZEL_API_RETRIES
+  api_rate_limit:
+    description:
+      - The most requests per second that the inventory sends to the API, the list and every metrics request of
+        O(include_metrics) together; unset means no limit of its own.
+      - A token bucket - up to one second's worth of requests (at least 1, at most 10) may leave at once, then one
+        every 1/O(api_rate_limit) seconds - so that any 10 seconds hold at most 10 times the limit plus that burst.
+      - The budget is per inventory source and per run; several sources or runs at once (AWX syncs, job slices)
+        send up to the sum of their limits.
+      - An HTTP 429 still waits for its C(Retry-After), and the budget the API states in its replies still holds
+        the requests (see O(api_retries)).
+      - Greater than 0 and at most 10000.
+    type: float
+    env:
+      - name: HZEL_API_RATE_LIMIT
 requirements:
   - requests >= 2.25.0
 """

@@ -61,6 +61,30 @@ options:
         hosts and names the first few.
     type: bool
     default: false
+  shard:
+    description:
+      - "Only the containers of one shard of the fleet become hosts: O(shard.count) shards, and this source takes
+        the one of index O(shard.index) (counting from 0). Several inventory sources (AWX instance groups,
+        controllers) with the same O(shard.count) and each O(shard.index) split one fleet between them, each
+        container in exactly one."
+      - "A container belongs to the shard whose index is the CRC-32 of its hostname's UTF-8 bytes modulo
+        O(shard.count) (in Python, C(zlib.crc32) of the encoded hostname, modulo the count), so any tool can
+        compute it. It depends
+        on the hostname and O(shard.count) only: containers created later never move an existing host to another
+        shard; changing O(shard.count) does."
+      - Applied before O(include_metrics), so each source reads the metrics of its own hosts only.
+      - An O(shard.index) not below O(shard.count), a O(shard.count) below 1 or above 1000, or another key is an
+        error before any request.
+    type: dict
+    suboptions:
+      count:
+        description: How many shards the fleet is split into, from 1 to 1000.
+        type: int
+        required: true
+      index:
+        description: The shard this source takes, from 0 to O(shard.count) minus 1.
+        type: int
+        required: true
   metrics_workers:
     description:
       - How many metrics requests are in flight at once with O(include_metrics=true); from 1 to 64.
@@ -252,11 +276,14 @@ from ansible_collections.hzel.cloud.plugins.module_utils._executor import fetch_
 from ansible_collections.hzel.cloud.plugins.module_utils._options import (
     API_OPTIONS,
     PARALLELISM_MAX,
+    RATE_OPTIONS,
+    InvalidParameters,
     build_client,
     check_number,
     unknown_keys,
 )
 from ansible_collections.hzel.cloud.plugins.module_utils._plan import is_hostname
+from ansible_collections.hzel.cloud.plugins.module_utils._shard import parse_shard
 from ansible_collections.hzel.cloud.plugins.module_utils._transport import HzelError, Scrubber
 
 GROUP = "hzel"
@@ -437,6 +464,7 @@ class _GroupNames(InventoryData):
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     NAME = "hzel.cloud.hzel"
+    _shard = None
     _composing_key = False
 
     def verify_file(self, path):
@@ -462,10 +490,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         self._scrub = Scrubber(None)
         # Extra variables (-e) may be used in the templated options, for example api_token.
         self.templar.available_variables = self._vars or {}
-        options = {name: self._option(name) for name in API_OPTIONS}
+        options = {name: self._option(name) for name in list(API_OPTIONS) + list(RATE_OPTIONS)}
         self._scrub = Scrubber(options["api_token"])
         self._connection = self._connection_settings()
         self._skipped = {kind: [] for kind in SKIP_REASONS}
+        try:
+            self._shard = parse_shard(self.get_option("shard"))
+        except InvalidParameters as exc:
+            raise AnsibleError("hzel inventory: %s in %s" % (exc.message, path)) from None
 
         include_metrics = self.get_option("include_metrics")
         states = sorted(set(self.get_option("state") or ()))
@@ -657,8 +689,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _select(self, containers, warn=False):
         """The containers that can be hosts before filters, in hostname order; the rest are noted by reason.
 
-        Applies, in this order: the hostname checks (over every visible container), state, and the
-        names of the groups that groups makes. Pure unless ``warn``, so it can run twice in one parse.
+        Applies, in this order: the shard, the hostname checks (over every visible container of the shard),
+        state, and the names of the groups that groups makes. Pure unless ``warn``, so it can run twice in one parse.
         """
         by_name = {}
         for container in containers:
@@ -668,6 +700,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         selected = []
         for hostname in sorted(by_name, key=lambda name: name if isinstance(name, str) else ""):
             holders = by_name[hostname]
+            # Another shard's container is another source's business: not selected, not warned about here.
+            if self._shard and not self._shard.holds(hostname if isinstance(hostname, str) else ""):
+                continue
             if not is_hostname(hostname):
                 reason, shown = "invalid", repr(self._scrub(hostname, len(str(hostname)) + 1))
             elif hostname in RESERVED_NAMES or hostname == GROUP:

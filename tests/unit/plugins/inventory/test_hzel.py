@@ -944,3 +944,76 @@ def test_a_file_of_another_name_says_why_at_vvv(tmp_path, capsys):
         display.verbosity = verbosity
     said = " ".join(capsys.readouterr().out.split())
     assert "the file name must end in hzel.yml or hzel.yaml" in said and str(path) in said
+
+
+# shard and api_rate_limit
+
+
+def test_shards_split_the_fleet_each_host_in_exactly_one_and_metrics_only_for_its_own(tmp_path):
+    import zlib
+
+    fleet = [container("web-%d" % number) for number in range(1, 41)]
+    seen = {}
+    for index in range(3):
+        with responses.RequestsMock() as mock:
+            mock.get(LIST, json={"data": fleet})
+            for item in fleet:
+                mock.get(LIST + "/%s/metrics" % item["id"], json=metrics_for(item))
+            inventory = parse(tmp_path, "include_metrics: true\nshard:\n  count: 3\n  index: %d\n" % index)
+            asked = sorted(call.request.url.split("/")[-2] for call in mock.calls[1:])
+            mock.assert_all_requests_are_fired = False
+        names = hostnames(inventory)
+        assert names and all(zlib.crc32(name.encode("utf-8")) % 3 == index for name in names)
+        assert asked == sorted(uuid_for(name) for name in names)
+        for name in names:
+            seen[name] = seen.get(name, 0) + 1
+    assert seen == {item["hostname"]: 1 for item in fleet}
+
+
+def test_a_new_container_never_moves_an_existing_host_to_another_shard(api, tmp_path):
+    before = set(hostnames(parse(tmp_path, "shard: {count: 4, index: 1}\n")))
+    FLEET_GROWN = FLEET + [container("web-%d" % number) for number in range(3, 30)]
+    with responses.RequestsMock() as mock:
+        mock.get(LIST, json={"data": FLEET_GROWN})
+        after = set(hostnames(parse(tmp_path, "shard: {count: 4, index: 1}\n")))
+    assert before <= after
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ("shard: {count: 2, index: 2}\n", "shard.index must be from 0 to 1"),
+        ("shard: {count: 0, index: 0}\n", "shard.count must be from 1 to 1000"),
+        ("shard: {count: 2, indx: 0}\n", "unknown key 'indx' (did you mean 'index'?)"),
+        ("api_rate_limit: 0\n", "api_rate_limit"),
+        ("api_rate_limit: -3\n", "api_rate_limit"),
+    ],
+)
+def test_bad_shard_or_rate_limit_is_one_message_before_any_request(tmp_path, config, message):
+    with responses.RequestsMock() as mock:
+        with pytest.raises(AnsibleError) as failure:
+            parse(tmp_path, config)
+        assert not mock.calls
+    assert message in str(failure.value)
+
+
+@pytest.mark.parametrize("given", ["file", "environment"])
+def test_api_rate_limit_reaches_the_client_that_makes_every_request(api, tmp_path, monkeypatch, given):
+    import importlib
+
+    plugin_module = importlib.import_module("ansible_collections.hzel.cloud.plugins.inventory.hzel")
+    built = []
+    real = plugin_module.build_client
+
+    def recording(options, **kwargs):
+        client = real(options, **kwargs)
+        built.append(client.transport.gate)
+        return client
+
+    monkeypatch.setattr(plugin_module, "build_client", recording)
+    if given == "environment":
+        monkeypatch.setenv("HZEL_API_RATE_LIMIT", "2.5")
+        parse(tmp_path, "")
+    else:
+        parse(tmp_path, "api_rate_limit: 2.5\n")
+    assert len(built) == 1 and built[0].rate_limit == 2.5
