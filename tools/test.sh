@@ -19,7 +19,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 MATRIX_STAGES=(sanity units installable integration)
-OTHER_STAGES=(emulator style lint docs changelog collection-docs build release eda)
+OTHER_STAGES=(emulator style lint docs changelog collection-docs build release eda examples)
 FULL_INTEGRATION=("${CORES[0]%%/*}" "$DEV_CORE" "${CORES[${#CORES[@]}-1]%%/*}")
 JOBS=${HZEL_TEST_JOBS:-2}
 LOGS=${HZEL_TEST_LOGS:-$ROOT/tests/output/suite}
@@ -239,6 +239,21 @@ stage_eda() {
     return $status
 }
 
+# --- the examples stage: every example a reader can copy (tools/run_examples.py), on the newest core -------------
+stage_examples() {
+    local newest=${CORES[${#CORES[@]}-1]} status=0
+    JAVA_HOME=$(eda_java) || return 1
+    export JAVA_HOME
+    ensure_tool_venv eda "$ROOT/tests/requirements-eda.txt"
+    ensure_core_venv "${newest%%/*}" "${newest#*/}"
+    start_emulator "$JOB_WORK/examples-emulator" --provision-seconds 0.2
+    "$PY" "$ROOT/tools/run_examples.py" --emulator "$EMULATOR_URL" --work "$JOB_WORK/examples" \
+        --core-bin "$CORE_VENV/bin" --eda-bin "$TOOL_VENV/bin" --ssh-port "$EMULATOR_SSH_PORT" \
+        --ssh-key "$EMULATOR_SSH_KEY" --ssh-known-hosts "$EMULATOR_SSH_KNOWN_HOSTS" || status=$?
+    stop_emulator
+    return $status
+}
+
 # --- running ------------------------------------------------------------------------------------
 # run_stage NAME CORE: runs stage_NAME with its output in its log; one line when it ends.
 run_stage() {
@@ -357,7 +372,7 @@ for line in open(path, encoding="utf-8"):
     stage, core, result, seconds = line.strip().split("|")
     rows.setdefault(stage, {})[core] = "%s %ss" % (result, seconds)
 order = ["sanity", "units", "installable", "integration", "emulator", "style", "lint", "docs", "changelog", "collection-docs",
-         "build", "release", "eda"]
+         "build", "release", "eda", "examples"]
 width = max([len(stage) for stage in rows] + [5]) + 2
 print("stage".ljust(width) + "".join(core.ljust(12) for core in cores))
 for stage in sorted(rows, key=lambda name: order.index(name) if name in order else len(order)):
