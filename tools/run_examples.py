@@ -43,8 +43,18 @@ MD_BLOCK = re.compile(r"^( *)```([\w-]*)\n(.*?)^\1```", re.MULTILINE | re.DOTALL
 RST_BLOCK = re.compile(r"^( *)\.\. code-block:: *([\w-]+)\n")
 RECAP = re.compile(r"^(\S+) +: ok=\d+ +changed=(\d+) +unreachable=(\d+) +failed=(\d+)", re.MULTILINE)
 TASK_HEADER = re.compile(r"^TASK \[(?:[^\]]* : )?(.*?)\] \**$", re.MULTILINE)
-COMMANDS = ("ansible-playbook", "ansible-inventory", "ansible-rulebook", "ansible-galaxy", "ansible-doc", "export",
-            "mkdir", "ln", "make", "ansible-builder")
+COMMANDS = (
+    "ansible-playbook",
+    "ansible-inventory",
+    "ansible-rulebook",
+    "ansible-galaxy",
+    "ansible-doc",
+    "export",
+    "mkdir",
+    "ln",
+    "make",
+    "ansible-builder",
+)
 
 
 class Example:
@@ -70,8 +80,7 @@ def markdown_blocks(path):
         text = handle.read()
     for match in MD_BLOCK.finditer(text):
         indent = len(match.group(1))
-        body = "".join(line[indent:] if line[:indent].isspace() else line for line in
-                       match.group(3).splitlines(True))
+        body = "".join(line[indent:] if line[:indent].isspace() else line for line in match.group(3).splitlines(True))
         yield match.group(2), body
 
 
@@ -150,8 +159,15 @@ def classify(source, lang, body, number):
         data = yaml.safe_load(body)
     except yaml.YAMLError as error:
         title = re.search(r"name: (.*)", body)
-        return [Example(source, title.group(1) if title else "block %d" % number, "invalid", body,
-                        error=" ".join(str(error).split()))]
+        return [
+            Example(
+                source,
+                title.group(1) if title else "block %d" % number,
+                "invalid",
+                body,
+                error=" ".join(str(error).split()),
+            )
+        ]
     if isinstance(data, dict) and "plugin" in data:
         named = re.match(r"# (\S*hzel\.yml)\b", first)
         name = named.group(1) if named else None
@@ -172,7 +188,8 @@ def collect():
     """Every example in the order a reader meets them: the README, the guides, then the plugin docs."""
     examples = []
     documents = ["README.md", "roles/hzel_fleet/README.md"] + sorted(
-        os.path.join("docs", name) for name in os.listdir(os.path.join(ROOT, "docs")) if name.endswith(".md"))
+        os.path.join("docs", name) for name in os.listdir(os.path.join(ROOT, "docs")) if name.endswith(".md")
+    )
     for document in documents:
         for number, (lang, body) in enumerate(markdown_blocks(document), 1):
             examples += classify(document, lang, body, number)
@@ -193,8 +210,16 @@ def collect():
         document = document.strip("\n") + "\n"
         first = re.match(r"# (\S+\.hzel\.yml)(?: - .*?(?:: (ansible-inventory .*))?)?$", document.splitlines()[0])
         name = first.group(1) if first else "inventory %d" % number
-        examples.append(Example(inventory, name, "inventory", document, filename=first and first.group(1),
-                                command=first and first.group(2)))
+        examples.append(
+            Example(
+                inventory,
+                name,
+                "inventory",
+                document,
+                filename=first and first.group(1),
+                command=first and first.group(2),
+            )
+        )
     source = "extensions/eda/plugins/event_source/hzel_events.py"
     examples.append(Example(source, "EXAMPLES", "rulebook", python_constant(source, "EXAMPLES")))
     for directory in ("playbooks", "examples"):
@@ -212,8 +237,7 @@ class Emulator:
         self.url = url.rstrip("/")
 
     def containers(self):
-        request = urllib.request.Request(self.url + "/api/v1/containers",
-                                         headers={"Authorization": "Bearer " + TOKEN})
+        request = urllib.request.Request(self.url + "/api/v1/containers", headers={"Authorization": "Bearer " + TOKEN})
         with urllib.request.urlopen(request, timeout=30) as reply:
             return json.load(reply)["data"]
 
@@ -261,6 +285,8 @@ class Runner:
         self.clone = os.path.join(self.work, "clone")
         self.count = 0
         self.seen_files = set()
+        self.commands_run = {}
+        self.rulebooks = []
 
     def prepare(self):
         """A folder laid out as a clone of the repository (its tracked files), with the files a reader writes."""
@@ -281,8 +307,15 @@ class Runner:
     def run(self, command, timeout=GUARD):
         started = time.monotonic()
         try:
-            done = subprocess.run(command, cwd=self.clone, env=self.env, stdin=subprocess.DEVNULL, text=True,
-                                  capture_output=True, timeout=timeout)
+            done = subprocess.run(
+                command,
+                cwd=self.clone,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                capture_output=True,
+                timeout=timeout,
+            )
             output, code = done.stdout + done.stderr, done.returncode
         except subprocess.TimeoutExpired as error:
             output, code = "%s\n(stopped after %ds)" % (error.stdout or "", timeout), -1
@@ -301,12 +334,14 @@ class Runner:
         changed = [host for host, number, _, _ in RECAP.findall(output) if number != "0"]
         if changed:
             return False, "second run changed something on %s: %s" % (
-                ", ".join(changed), changed_tasks(output) or "(see the recap)")
+                ", ".join(changed),
+                changed_tasks(output) or "(see the recap)",
+            )
         return True, "second run unchanged"
 
     def run_tasks(self, example):
         """A block of tasks: in a play on localhost (or the hosts the config names), each task on its own."""
-        tasks = yaml.safe_load(example.text)
+        tasks = yaml.safe_load(self.substitute(example.text))
         wanted = []
         for task in tasks:
             key = "%s: %s" % (example.source, task.get("name"))
@@ -318,8 +353,9 @@ class Runner:
         plays = []
         for hosts, task in wanted:
             if not plays or plays[-1]["hosts"] != hosts:
-                plays.append({"name": "Examples of %s" % example.source, "hosts": hosts, "gather_facts": False,
-                              "tasks": []})
+                plays.append(
+                    {"name": "Examples of %s" % example.source, "hosts": hosts, "gather_facts": False, "tasks": []}
+                )
             plays[-1]["tasks"].append(task)
         inventory = self.scratch("tasks.hzel.yml")
         with open(inventory, "w", encoding="utf-8") as handle:
@@ -331,7 +367,7 @@ class Runner:
         first = self.run(command)
         second = self.run(command)
         results = []
-        for hosts, task in wanted:
+        for _hosts, task in wanted:
             name = task.get("name")
             once, again = task_outcome(first[1], name), task_outcome(second[1], name)
             restarts = "restarted" in json.dumps(task) or name in self.config.get("always_change", {})
@@ -354,6 +390,7 @@ class Runner:
             handle.write(example.text)
         command = example.extra.get("command")
         if command:
+            command = self.substitute(command)
             argv = shlex.split(command)
             argv[argv.index("-i") + 1] = path
             if "--list" not in argv and "--graph" not in argv:
@@ -371,31 +408,59 @@ class Runner:
         if code != 0:
             return False, failure_of(output)
         if "--list" in argv:
-            hosts = json.loads(output[output.index("{"):])["_meta"]["hostvars"]
+            hosts = json.loads(output[output.index("{") :])["_meta"]["hostvars"]
             if not hosts:
                 return False, "no hosts"
             return True, "%d hosts" % len(hosts)
         return True, ""
 
     def run_rulebook(self, argv):
-        """ansible-rulebook for a few seconds: it must start, poll, and still be running when it is stopped."""
-        process = subprocess.Popen(argv, cwd=self.clone, env=self.env, stdin=subprocess.DEVNULL, text=True,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        """ansible-rulebook for a few seconds, beside the examples that follow: it must start, poll, and still be
+        running when it is stopped (finish_rulebooks)."""
+        log = open(self.scratch("rulebook.log"), "w+", encoding="utf-8")
+        process = subprocess.Popen(
+            argv,
+            cwd=self.clone,
+            env=dict(self.env),
+            stdin=subprocess.DEVNULL,
+            text=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.rulebooks.append((process, log, time.monotonic()))
+        return None, process
+
+    def finish_rulebook(self, process, log, started):
         try:
-            output, _ = process.communicate(timeout=RULEBOOK_SECONDS)
-            return False, "ended by itself (exit %s): %s" % (process.returncode, failure_of(output))
+            process.wait(timeout=max(0, RULEBOOK_SECONDS - (time.monotonic() - started)))
+            log.seek(0)
+            return False, "ended by itself (exit %s): %s" % (process.returncode, failure_of(log.read()))
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGINT)
             try:
-                output, _ = process.communicate(timeout=20)
+                process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
-                output, _ = process.communicate()
+                process.wait()
+        log.seek(0)
+        output = log.read()
         if re.search(r"Traceback|ERROR|Terminating|error", output):
             return False, failure_of(output)
         return True, "ran %ds" % RULEBOOK_SECONDS
 
     def run_command(self, example, command):
+        """A command as a reader types it; the same command met again (a usage line that a README block repeats)
+        is the same example and is not run a second time."""
+        if command in self.commands_run:
+            passed, detail = self.commands_run[command]
+            if passed is None:  # a rulebook still running
+                return passed, detail
+            return passed, (detail + "; " if detail else "") + "as run above"
+        self.commands_run[command] = self.run_new_command(example, command)
+        return self.commands_run[command]
+
+    def run_new_command(self, example, command):
         argv = shlex.split(command)
         if argv[0] == "export":
             for assignment in argv[1:]:
@@ -412,10 +477,16 @@ class Runner:
         code, output, _ = self.run(["bash", "-c", command])
         return (code == 0), failure_of(output) if code else ""
 
+    def substitute(self, text):
+        return substitute(text, self.config["substitutions"], self.values, self.emulator)
+
     def run_example(self, example):
-        text = substitute(example.text, self.config["substitutions"], self.values, self.emulator)
-        extra = self.config.get("arguments", {}).get(example.key) or self.config.get("arguments", {}).get(
-            example.title) or []
+        text = self.substitute(example.text)
+        extra = (
+            self.config.get("arguments", {}).get(example.key)
+            or self.config.get("arguments", {}).get(example.title)
+            or []
+        )
         if example.kind == "command":
             return self.run_command(example, text)
         if example.kind == "inventory":
@@ -425,12 +496,13 @@ class Runner:
             path = example.extra["path"]
             with open(os.path.join(ROOT, path), encoding="utf-8") as handle:
                 content = handle.read()
-            if content.lstrip("-\n").startswith(("- name:", "-")) and "sources:" in content:
+            data = yaml.safe_load(content)
+            if isinstance(data, list) and data and isinstance(data[0], dict) and "sources" in data[0]:
                 return self.run_rulebook(["ansible-rulebook", "-r", path] + extra)
             command = usage_line(path)
             if not command:
                 return False, "%s has no usage line (# ansible-playbook ...) to run it by" % path
-            return self.run_command(example, command)
+            return self.run_command(example, self.substitute(command))
         if example.kind == "invalid":
             return False, "not valid YAML: " + example.extra["error"]
         if example.kind in ("playbook", "rulebook", "ee"):
@@ -453,7 +525,7 @@ def task_outcome(output, name):
         if header.group(1) != name:
             continue
         end = headers[index + 1].start() if index + 1 < len(headers) else output.find("PLAY RECAP")
-        body = output[header.end():end]
+        body = output[header.end() : end]
         if re.search(r"^(fatal|failed): ", body, re.MULTILINE):
             return "failed", failure_of(body)
         if re.search(r"^changed: ", body, re.MULTILINE):
@@ -469,14 +541,19 @@ def changed_tasks(output):
     names = []
     for index, header in enumerate(headers):
         end = headers[index + 1].start() if index + 1 < len(headers) else len(output)
-        if re.search(r"^changed: ", output[header.end():end], re.MULTILINE):
+        if re.search(r"^changed: ", output[header.end() : end], re.MULTILINE):
             names.append(header.group(1))
     return "; ".join(names)
 
 
 def failure_of(output):
     """The line that says what went wrong, bounded."""
-    for pattern in (r'"msg": "((?:[^"\\]|\\.)*)"', r"^(?:ERROR|\[ERROR\]).*$", r"^fatal: .*$", r"^.*(?:Error|error).*$"):
+    for pattern in (
+        r'"msg": "((?:[^"\\]|\\.)*)"',
+        r"^(?:ERROR|\[ERROR\]).*$",
+        r"^fatal: .*$",
+        r"^.*(?:Error|error).*$",
+    ):
         match = re.search(pattern, output, re.MULTILINE)
         if match:
             text = match.group(1) if match.groups() else match.group(0)
@@ -513,24 +590,38 @@ def mentions(example, text):
     if example.kind == "command":
         arguments = dict(re.findall(r"-e (hzel_scale_\w+)=(\S+)", text))
         if "hzel_scale_pattern" in arguments and arguments.get("hzel_scale_count", "").isdigit():
-            spec = {field: int(arguments["hzel_scale_" + field]) for field in SPEC_FIELDS
-                    if arguments.get("hzel_scale_" + field, "").isdigit()}
-            found.extend(group(arguments["hzel_scale_pattern"], int(arguments["hzel_scale_count"]),
-                               int(arguments.get("hzel_scale_index_start", "1")), spec, not check))
+            spec = {
+                field: int(arguments["hzel_scale_" + field])
+                for field in SPEC_FIELDS
+                if arguments.get("hzel_scale_" + field, "").isdigit()
+            }
+            found.extend(
+                group(
+                    arguments["hzel_scale_pattern"],
+                    int(arguments["hzel_scale_count"]),
+                    int(arguments.get("hzel_scale_index_start", "1")),
+                    spec,
+                    not check,
+                )
+            )
         for path in re.findall(r"(?:-e @|--vars )(\S+)", text):
             if os.path.isfile(os.path.join(ROOT, path)):
                 with open(os.path.join(ROOT, path), encoding="utf-8") as handle:
-                    found.extend((hostname, spec, creates and not check)
-                                 for hostname, spec, creates in mentions(Example("", "", "vars", ""), handle.read()))
+                    found.extend(
+                        (hostname, spec, creates and not check)
+                        for hostname, spec, creates in mentions(Example("", "", "vars", ""), handle.read())
+                    )
     return found
 
 
 def group(pattern, count, start, spec, creates):
-    return [(pattern.replace("{index}", str(index)).replace("{index:02d}", "%02d" % index), spec, creates)
-            for index in range(start, start + count)]
+    return [
+        (pattern.replace("{index}", str(index)).replace("{index:02d}", "%02d" % index), spec, creates)
+        for index in range(start, start + count)
+    ]
 
 
-def conflicts(examples, table, values):
+def conflicts(examples, table, values, not_runnable):
     """Reading in order, a hostname first created takes its spec (defaults for what is not given); a later
     example that gives it another value for a field is a conflict."""
     created, problems = {}, []
@@ -544,16 +635,37 @@ def conflicts(examples, table, values):
             example = Example(example.source, example.title, "command", text)
             text = text + "\n# " + (usage_line(example.title) or "")
         text = substitute(text, table, values, offline)
-        for hostname, spec, creates in mentions(example, text):
-            if hostname in created:
-                first, where = created[hostname]
-                differ = ["%s %s (not %s)" % (field, value, first[field]) for field, value in spec.items()
-                          if first[field] != value]
-                if differ:
-                    problems.append("%s gives %s %s; %s created it first" % (
-                        example.key, hostname, ", ".join(differ), where))
-            elif creates:
-                created[hostname] = (dict(DEFAULT_SPEC, **spec), example.key)
+        if example.kind == "tasks":
+            parts = [
+                (Example(example.source, task.get("name"), "tasks", ""), yaml.safe_dump([task]))
+                for task in yaml.safe_load(text)
+            ]
+        else:
+            parts = [(example, text)]
+        for part, part_text in parts:
+            problems.extend(spec_conflicts(part, part_text, created, not_runnable))
+    return problems
+
+
+def spec_conflicts(example, text, created, not_runnable):
+    problems = []
+    for hostname, spec, creates in mentions(example, text):
+        if hostname in created:
+            first, where = created[hostname]
+            differ = [
+                "%s %s (not %s)" % (field, value, first[field])
+                for field, value in spec.items()
+                if first[field] != value
+            ]
+            if differ:
+                problems.append(
+                    (
+                        "%s gives %s %s; %s created it first" % (example.key, hostname, ", ".join(differ), where),
+                        example.key in not_runnable,
+                    )
+                )
+        elif creates:
+            created[hostname] = (dict(DEFAULT_SPEC, **spec), example.key)
     return problems
 
 
@@ -587,9 +699,10 @@ def main():
     print("not runnable (%s):" % os.path.relpath(NOT_RUNNABLE, ROOT))
     for key, reason in not_runnable.items():
         print("  %s -- %s" % (key, reason))
-    problems = conflicts(examples, config["substitutions"], runner.values)
+    problems = conflicts(examples, config["substitutions"], runner.values, not_runnable)
     known = set()
     outcomes = []  # (key, result, detail)
+    pending = {}  # a rulebook's process: the indexes of its outcomes
     for example in examples:
         if options.only and not example.source.startswith(tuple(options.only)):
             continue
@@ -617,14 +730,26 @@ def main():
                 passed, detail = runner.run_example(example)
             except Exception as error:  # noqa: BLE001 - one example's error is its failure, not the stage's
                 passed, detail = False, "%s: %s" % (type(error).__name__, error)
+            if passed is None:  # a rulebook, running beside the examples that follow
+                pending.setdefault(detail, []).append(len(outcomes))
+                outcomes.append((example.key, "running", ""))
+                continue
             outcomes.append((example.key, "pass" if passed else "FAIL", detail))
-        print("%-5s %s%s" % (outcomes[-1][1], example.key, "  -- " + outcomes[-1][2] if outcomes[-1][2] else ""),
-              flush=True)
+        print(
+            "%-5s %s%s" % (outcomes[-1][1], example.key, "  -- " + outcomes[-1][2] if outcomes[-1][2] else ""),
+            flush=True,
+        )
+    for process, log, started in runner.rulebooks:
+        passed, detail = runner.finish_rulebook(process, log, started)
+        for index in pending.get(process, []):
+            outcomes[index] = (outcomes[index][0], "pass" if passed else "FAIL", detail)
+            print("%-5s %s  -- %s" % (outcomes[index][1], outcomes[index][0], detail), flush=True)
     stale = [key for key in not_runnable if key not in known and not options.only]
     for key in stale:
         print("not_runnable.yml names %s, which is no example (any more)" % key)
-    for problem in problems:
-        print("CONFLICT " + problem)
+    for problem, known_defect in problems:
+        print("CONFLICT %s%s" % (problem, " (marked not runnable)" if known_defect else ""))
+    problems = [problem for problem, known_defect in problems if not known_defect]
     passed = sum(1 for outcome in outcomes if outcome[1] == "pass")
     failed = [outcome for outcome in outcomes if outcome[1] == "FAIL"]
     marked = sum(1 for outcome in outcomes if outcome[1] == "not runnable")
