@@ -369,7 +369,8 @@ class Runner:
         results = []
         for _hosts, task in wanted:
             name = task.get("name")
-            once, again = task_outcome(first[1], name), task_outcome(second[1], name)
+            names = [inner.get("name") for inner in task["block"]] if "block" in task else [name]
+            once, again = task_outcome(first[1], names), task_outcome(second[1], names)
             restarts = "restarted" in json.dumps(task) or name in self.config.get("always_change", {})
             if once is None:
                 results.append((name, False, "did not run: " + failure_of(first[1])))
@@ -518,8 +519,20 @@ class Runner:
         raise AssertionError(example.kind)
 
 
-def task_outcome(output, name):
-    """('ok' | 'changed' | 'failed' | 'skipped', message) of the task of that name in a default-callback output."""
+def task_outcome(output, names):
+    """('ok' | 'changed' | 'failed' | 'skipped', message) of the tasks of those names (one, or the tasks of a block)
+    in a default-callback output: the first failure, else changed if one changed."""
+    outcomes = [outcome for outcome in (one_task_outcome(output, name) for name in names) if outcome]
+    if len(outcomes) < len(names):
+        return None
+    for state in ("failed", "changed", "ok"):
+        for outcome in outcomes:
+            if outcome[0] == state:
+                return outcome
+    return outcomes[0]
+
+
+def one_task_outcome(output, name):
     headers = list(TASK_HEADER.finditer(output))
     for index, header in enumerate(headers):
         if header.group(1) != name:
@@ -548,6 +561,9 @@ def changed_tasks(output):
 
 def failure_of(output):
     """The line that says what went wrong, bounded."""
+    caused = re.search(r"<<< caused by >>>\s*\n(.+)", output)
+    if caused:
+        return caused.group(1).strip()[:400]
     for pattern in (
         r'"msg": "((?:[^"\\]|\\.)*)"',
         r"^(?:ERROR|\[ERROR\]).*$",
@@ -681,6 +697,7 @@ def main():
     parser.add_argument("--ssh-known-hosts", required=True)
     parser.add_argument("--only", nargs="*", help="run only the examples whose source starts with one of these")
     parser.add_argument("--list", action="store_true", help="list the examples and exit")
+    parser.add_argument("--timings", action="store_true", help="print how long each example took")
     options = parser.parse_args()
     with open(CONFIG, encoding="utf-8") as handle:
         config = yaml.safe_load(handle)
@@ -726,6 +743,7 @@ def main():
                     outcomes.append((key, "not runnable", not_runnable[key]))
             continue
         else:
+            started = time.monotonic()
             try:
                 passed, detail = runner.run_example(example)
             except Exception as error:  # noqa: BLE001 - one example's error is its failure, not the stage's
@@ -735,6 +753,8 @@ def main():
                 outcomes.append((example.key, "running", ""))
                 continue
             outcomes.append((example.key, "pass" if passed else "FAIL", detail))
+            if options.timings:
+                print("      %.1fs" % (time.monotonic() - started))
         print(
             "%-5s %s%s" % (outcomes[-1][1], example.key, "  -- " + outcomes[-1][2] if outcomes[-1][2] else ""),
             flush=True,
