@@ -145,6 +145,17 @@ def usage_line(path):
     return None
 
 
+def shipped_file(body):
+    """The example file (examples/*.yml) of which a block without a marker is a verbatim excerpt, if any."""
+    for name in sorted(os.listdir(os.path.join(ROOT, "examples"))):
+        path = os.path.join("examples", name)
+        if name.endswith(".yml"):
+            with open(os.path.join(ROOT, path), encoding="utf-8") as handle:
+                if body.strip() and body.strip() in handle.read():
+                    return path
+    return None
+
+
 def classify(source, lang, body, number):
     """The examples of one code block."""
     if lang in ("sh", "console", "bash", "shell"):
@@ -155,6 +166,9 @@ def classify(source, lang, body, number):
     marker = re.match(r"# (\S+)$", first)
     if marker and os.path.isfile(os.path.join(ROOT, marker.group(1))):
         return [Example(source, marker.group(1), "file", body, path=marker.group(1))]
+    shipped = shipped_file(body)
+    if shipped:
+        return [Example(source, shipped, "file", body, path=shipped)]
     try:
         data = yaml.safe_load(body)
     except yaml.YAMLError as error:
@@ -332,12 +346,31 @@ class Runner:
         if code != 0:
             return False, "second run: " + failure_of(output)
         changed = [host for host, number, _, _ in RECAP.findall(output) if number != "0"]
-        if changed:
-            return False, "second run changed something on %s: %s" % (
-                ", ".join(changed),
-                changed_tasks(output) or "(see the recap)",
-            )
+        # A task in check mode reports what it would change, on every run.
+        tasks = [name for name in changed_tasks(output) if name not in self.check_mode_tasks(command)]
+        if changed and tasks:
+            return False, "second run changed something on %s: %s" % (", ".join(changed), "; ".join(tasks))
         return True, "second run unchanged"
+
+    def check_mode_tasks(self, command):
+        names = set()
+
+        def walk(node):
+            if isinstance(node, list):
+                for item in node:
+                    walk(item)
+            elif isinstance(node, dict):
+                if node.get("check_mode") is True and "name" in node:
+                    names.add(node["name"])
+                for value in node.values():
+                    walk(value)
+
+        for argument in command:
+            path = os.path.join(self.clone, argument)
+            if argument.endswith(".yml") and os.path.isfile(path):
+                with open(path, encoding="utf-8") as handle:
+                    walk(yaml.safe_load(handle))
+        return names
 
     def run_tasks(self, example):
         """A block of tasks: in a play on localhost (or the hosts the config names), each task on its own."""
@@ -556,7 +589,7 @@ def changed_tasks(output):
         end = headers[index + 1].start() if index + 1 < len(headers) else len(output)
         if re.search(r"^changed: ", output[header.end() : end], re.MULTILINE):
             names.append(header.group(1))
-    return "; ".join(names)
+    return names
 
 
 def failure_of(output):
