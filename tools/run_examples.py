@@ -327,7 +327,6 @@ class Runner:
         return os.path.join(self.clone, "_example-%02d-%s" % (self.count, name))
 
     def run(self, command, timeout=GUARD):
-        started = time.monotonic()
         try:
             done = subprocess.run(
                 command,
@@ -337,23 +336,23 @@ class Runner:
                 text=True,
                 capture_output=True,
                 timeout=timeout,
+                check=False,
             )
-            output, code = done.stdout + done.stderr, done.returncode
+            return done.returncode, done.stdout + done.stderr
         except subprocess.TimeoutExpired as error:
-            output, code = "%s\n(stopped after %ds)" % (error.stdout or "", timeout), -1
-        return code, output, time.monotonic() - started
+            return -1, "%s\n(stopped after %ds)" % (error.stdout or "", timeout)
 
     # Each of these returns (passed, message).
     def run_playbook_twice(self, example, command, converges):
-        code, output, _ = self.run(command)
+        code, output = self.run(command)
         if code != 0 or not RECAP.search(output):
             return False, failure_of(output)
         if not converges:
             return True, ""
-        code, output, _ = self.run(command)
+        code, output = self.run(command)
         if code != 0:
             return False, "second run: " + failure_of(output)
-        changed = [host for host, number, _, _ in RECAP.findall(output) if number != "0"]
+        changed = [found[0] for found in RECAP.findall(output) if found[1] != "0"]
         # A task in check mode reports what it would change, on every run.
         tasks = [name for name in changed_tasks(output) if name not in self.check_mode_tasks(command)]
         if changed and tasks:
@@ -444,7 +443,7 @@ class Runner:
     def check_inventory(self, argv):
         self.env["ANSIBLE_INVENTORY_UNPARSED_FAILED"] = "true"
         try:
-            code, output, _ = self.run(argv)
+            code, output = self.run(argv)
         finally:
             del self.env["ANSIBLE_INVENTORY_UNPARSED_FAILED"]
         if code != 0:
@@ -506,7 +505,7 @@ class Runner:
         argv = shlex.split(command)
         if argv[0] == "export":
             for assignment in argv[1:]:
-                name, _, value = assignment.partition("=")
+                name, value = assignment.split("=", 1) if "=" in assignment else (assignment, "")
                 self.env[name] = os.path.expandvars(value.replace("$PWD", self.clone))
             return True, ""
         if argv[0] == "ansible-rulebook":
@@ -516,7 +515,7 @@ class Runner:
         if argv[0] == "ansible-playbook":
             converges = example.key not in self.config.get("always_change", {})
             return self.run_playbook_twice(example, argv, converges)
-        code, output, _ = self.run(["bash", "-c", command])
+        code, output = self.run(["bash", "-c", command])
         return (code == 0), failure_of(output) if code else ""
 
     def substitute(self, text):
@@ -554,7 +553,7 @@ class Runner:
             if example.kind == "rulebook":
                 return self.run_rulebook(["ansible-rulebook", "-r", path, "-i", "localhost.ini"] + extra)
             if example.kind == "ee":
-                code, output, _ = self.run(["ansible-builder", "create", "-f", path, "-c", path + ".context"])
+                code, output = self.run(["ansible-builder", "create", "-f", path, "-c", path + ".context"])
                 return code == 0, failure_of(output) if code else "ansible-builder create"
             return self.run_playbook_twice(example, ["ansible-playbook", path] + extra, True)
         raise AssertionError(example.kind)
@@ -752,7 +751,9 @@ def main():
     runner = Runner(options, config)
     runner.not_runnable = not_runnable
     runner.prepare()
-    version = subprocess.run(["ansible", "--version"], env=runner.env, capture_output=True, text=True).stdout
+    version = subprocess.run(
+        ["ansible", "--version"], env=runner.env, capture_output=True, text=True, check=False
+    ).stdout
     print("examples on %s, against %s" % (version.splitlines()[0], runner.emulator.url))
     print("not runnable (%s):" % os.path.relpath(NOT_RUNNABLE, ROOT))
     for key, reason in not_runnable.items():
@@ -816,7 +817,7 @@ def main():
     passed = sum(1 for outcome in outcomes if outcome[1] == "pass")
     failed = [outcome for outcome in outcomes if outcome[1] == "FAIL"]
     marked = sum(1 for outcome in outcomes if outcome[1] == "not runnable")
-    for key, _, detail in failed:
+    for key, _result, detail in failed:
         print("failed: %s -- %s" % (key, detail))
     print("%d examples: %d passed, %d failed, %d marked not runnable" % (len(outcomes), passed, len(failed), marked))
     if problems:
