@@ -3,7 +3,7 @@
 # emulator. Provisions a fleet, shows that a second run changes nothing, lists the
 # fleet through the inventory plugin, restarts the web group, configures inside each running
 # container over SSH (the emulator's gateway) twice, the second time without a change, and prints
-# the metrics.
+# the metrics, and closes with what was done and what to try next.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "$0")/common.sh"
@@ -46,3 +46,5 @@ fi
 
 log "ansible-playbook hzel.cloud.metrics_report"
 ansible-playbook hzel.cloud.metrics_report
+
+log "done: the fleet of examples/fleet.yml provisioned (a second run changed nothing), listed, its web group restarted, configured over SSH (a second run changed nothing) and its metrics printed, on the emulator at $HZEL_API_URL (stopped now). Next: 'make serve', then the README's commands from this clone (README.md, Install)."
