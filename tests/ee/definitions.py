@@ -1,0 +1,80 @@
+# Copyright: hzel.cloud contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The ansible-builder v3 definitions of the 'ee' stage, written into a work folder.
+
+Usage: definitions.py ROOT BASE_IMAGE TARBALL OUT
+- OUT/ee/execution-environment.yml: an execution environment with hzel.cloud installed from TARBALL; its
+  Python and system needs come from the collection's own meta/execution-environment.yml (ansible-builder's
+  introspection reads it), ansible-core and ansible-runner from the package index (the pins of
+  tests/requirements-eda.txt).
+- OUT/de/decision-environment.yml: meta/decision-environment.yml as shipped, with hzel.cloud from TARBALL.
+Both override only what a Debian base needs: the base image, the Python path, the package manager
+(apt-install in the base image), pip already present, and for the decision environment Debian's Java 17
+runtime.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+DEBIAN_OPTIONS = {"package_manager_path": "/usr/local/bin/apt-install", "skip_pip_install": True}
+DEBIAN_JAVA = "openjdk-17-jre-headless [platform:dpkg]"
+DEBIAN_JAVA_HOME = "ENV JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64"
+
+
+def pin(requirements: Path, name: str) -> str:
+    for line in requirements.read_text().splitlines():
+        if re.match(r"^%s==" % re.escape(name), line.strip(), re.IGNORECASE):
+            return line.strip()
+    raise SystemExit("no pin of %s in %s" % (name, requirements))
+
+
+def from_tarball(definition: dict, tarball: Path) -> None:
+    definition.setdefault("additional_build_files", []).append({"src": str(tarball), "dest": "collections"})
+    definition["dependencies"]["galaxy"] = {
+        "collections": [{"name": "/build/collections/%s" % tarball.name, "type": "file"}]
+    }
+
+
+def main(root: str, base_image: str, tarball: str, out: str) -> None:
+    rootdir, tar, outdir = Path(root), Path(tarball).resolve(), Path(out)
+    own = yaml.safe_load((rootdir / "meta" / "execution-environment.yml").read_text())
+    if own.get("version") != 1 or "python" not in own.get("dependencies", {}):
+        raise SystemExit("meta/execution-environment.yml is not the collection-level (version 1) definition")
+    ee = {
+        "version": 3,
+        "images": {"base_image": {"name": base_image}},
+        "dependencies": {
+            "python_interpreter": {"python_path": "/usr/bin/python3"},
+            "ansible_core": {"package_pip": pin(rootdir / "tests" / "requirements-eda.txt", "ansible-core")},
+            "ansible_runner": {"package_pip": pin(rootdir / "tests" / "requirements-eda.txt", "ansible-runner")},
+        },
+        "options": dict(DEBIAN_OPTIONS),
+    }
+    from_tarball(ee, tar)
+
+    de = yaml.safe_load((rootdir / "meta" / "decision-environment.yml").read_text())
+    de["images"]["base_image"]["name"] = base_image
+    de["dependencies"]["python_interpreter"] = {"python_path": "/usr/bin/python3"}
+    de["dependencies"]["system"] = list(de["dependencies"].get("system", [])) + [DEBIAN_JAVA]
+    steps = de.setdefault("additional_build_steps", {})
+    steps["append_final"] = [
+        DEBIAN_JAVA_HOME if step.startswith("ENV JAVA_HOME=") else step for step in steps.get("append_final", [])
+    ]
+    de.setdefault("options", {}).update(DEBIAN_OPTIONS)
+    from_tarball(de, tar)
+
+    for name, definition in (("ee/execution-environment.yml", ee), ("de/decision-environment.yml", de)):
+        path = outdir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("---\n" + yaml.safe_dump(definition, sort_keys=False))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 5:
+        raise SystemExit(__doc__)
+    main(*sys.argv[1:])
