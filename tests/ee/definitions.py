@@ -22,7 +22,8 @@ from pathlib import Path
 import yaml
 
 DEBIAN_OPTIONS = {"package_manager_path": "/usr/local/bin/apt-install", "skip_pip_install": True}
-DEBIAN_JAVA = "openjdk-17-jre-headless [platform:dpkg]"
+# Java at run time only: not in the builder stage (the compile profile)
+DEBIAN_JAVA = "openjdk-17-jre-headless [platform:dpkg !compile]"
 DEBIAN_JAVA_HOME = "ENV JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64"
 
 

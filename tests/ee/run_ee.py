@@ -302,12 +302,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name in ("root", "ee", "de", "emulator", "ssh-port", "ssh-key", "known-hosts", "navigator", "work"):
         parser.add_argument("--" + name, required=True)
+    parser.add_argument("steps", nargs="*", help="only these (provision inventory configure navigator rulebook)")
     options = parser.parse_args()
     options.emulator = options.emulator.rstrip("/")
     stage = Stage(options)
     try:
         for step in (stage.provision, stage.inventory, stage.configure, stage.navigator, stage.rulebook):
-            step()
+            if not options.steps or step.__name__ in options.steps:
+                step()
     except Failure as failure:
         print("FAIL %s" % failure)
         return 1
