@@ -93,6 +93,7 @@ ensure_tool_venv navigator "$ROOT/tests/ee/requirements-navigator.txt"
 built=$(date +%s)
 
 # --- 3. the checks --------------------------------------------------------------------------------
+rm -rf "$WORK/emulator"
 start_emulator "$WORK/emulator" --provision-seconds 0.3
 trap stop_emulator EXIT
 "$PY" "$ROOT/tests/ee/run_ee.py" --root "$ROOT" --ee "$EE" --de "$DE" --emulator "$EMULATOR_URL" \

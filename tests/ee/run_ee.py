@@ -57,6 +57,7 @@ class Stage:
         shutil.rmtree(self.work, ignore_errors=True)
         self.work.mkdir(parents=True)
         self.root = Path(options.root)
+        self.project = self.root / "docs" / "awx" / "project"
         self.host_bin = Path(sys.executable).parent
 
     # --- the API and the credential ------------------------------------------------------------------
@@ -103,9 +104,7 @@ class Stage:
             (private / "env" / "ssh_key").write_text(Path(ssh_key).read_text())
         if inventory is not None:  # the stored inventory, as AWX hands it to a job: a script printing its JSON
             (private / "inventory").mkdir()
-            script = private / "inventory" / "hosts"
-            script.write_text("#!/usr/bin/env python3\nprint(%r)\n" % json.dumps(inventory))
-            script.chmod(0o755)
+            self.write_script(private / "inventory" / "hosts", inventory)
         else:
             (private / "inventory").mkdir()
             (private / "inventory" / "hosts").write_text(
@@ -118,25 +117,41 @@ class Stage:
             [runner, "transmit", str(private), "-p", playbook, "--ident", name], stdout=subprocess.PIPE
         )
         worker = subprocess.Popen(
-            ["podman", "run", "--rm", "-i", "--network", "host", self.o.ee, "ansible-runner", "worker",
-             "--private-data-dir=/runner"],
+            [
+                "podman",
+                "run",
+                "--rm",
+                "-i",
+                "--network",
+                "host",
+                self.o.ee,
+                "ansible-runner",
+                "worker",
+                "--private-data-dir=/runner",
+            ],
             stdin=transmit.stdout,
             stdout=subprocess.PIPE,
             stderr=open(self.work / name / "worker.stderr", "w"),
         )
         transmit.stdout.close()
         process = subprocess.run(
-            [runner, "process", str(processed)], stdin=worker.stdout, capture_output=True, text=True,
-            timeout=GUARD, check=False,
+            [runner, "process", str(processed)],
+            stdin=worker.stdout,
+            capture_output=True,
+            text=True,
+            timeout=GUARD,
+            check=False,
         )
         worker.wait(GUARD)
         transmit.wait(GUARD)
         artifacts = processed / "artifacts"
         stdout = (artifacts / "stdout").read_text() if (artifacts / "stdout").exists() else ""
         detail = process.stdout + process.stderr + (self.work / name / "worker.stderr").read_text() + stdout
-        check(worker.returncode == 0 and process.returncode == 0,
-              "%s: the pipeline failed (worker %s, process %s)" % (name, worker.returncode, process.returncode),
-              detail)
+        check(
+            worker.returncode == 0 and process.returncode == 0,
+            "%s: the pipeline failed (worker %s, process %s)" % (name, worker.returncode, process.returncode),
+            detail,
+        )
         check((artifacts / "status").exists(), "%s: no status in the processed artifacts" % name, detail)
         events = [json.loads(path.read_text()) for path in sorted((artifacts / "job_events").glob("*.json"))]
         events.sort(key=lambda event: event.get("counter", 0))
@@ -150,46 +165,105 @@ class Stage:
     # --- the checks ------------------------------------------------------------------------------------
     def provision(self):
         env = self.credential_env()
-        files = {"provision.yml": HERE / "project" / "provision.yml"}
+        files = {"site.yml": self.project / "site.yml"}
         fleet = {"hzel_fleet_containers": [{"hostname": name} for name in FLEET]}
-        status, events, stdout = self.job("provision", "provision.yml", files, env, fleet)
+        status, events, stdout = self.job("provision", "site.yml", files, env, fleet)
         check(status == "successful", "provision: job status %s" % status, stdout)
         made = self.containers()
         check(sorted(made) == sorted(FLEET), "provision: the API lists %s, not %s" % (sorted(made), FLEET))
         check(all(made[name]["state"] == "running" for name in FLEET), "provision: not all running: %s" % made)
         changed = self.stats(events).get("changed", {})
         check(changed.get("localhost", 0) >= 1, "provision: the job events count no change: %s" % changed, stdout)
-        status, events, stdout = self.job("provision-again", "provision.yml", files, env, fleet)
+        status, events, stdout = self.job("provision-again", "site.yml", files, env, fleet)
         again = self.stats(events).get("changed", {})
-        check(status == "successful" and not again.get("localhost"),
-              "provision: a second run changed something: %s %s" % (status, again), stdout)
-        print("PASS provision through ansible-runner transmit | worker (in the EE) | process: job successful, "
-              "%d containers in the API, changed=%d, then changed=0" % (len(made), changed["localhost"]))
+        check(
+            status == "successful" and not again.get("localhost"),
+            "provision: a second run changed something: %s %s" % (status, again),
+            stdout,
+        )
+        print(
+            "PASS provision through ansible-runner transmit | worker (in the EE) | process: job successful, "
+            "%d containers in the API, changed=%d, then changed=0" % (len(made), changed["localhost"])
+        )
 
     def inventory(self):
         # one container stopped: it stays in the inventory, as a disabled host (enabled_var: hzel_state)
         stopped = self.containers()["db-1"]
         self.api("POST", "/containers/%s/stop" % stopped["id"])
-        source = HERE / "project" / "inventories" / "fleet.hzel.yml"
-        env = dict(self.credential_env(), ANSIBLE_INVENTORY_UNPARSED_FAILED="true")
-        command = ["podman", "run", "--rm", "--network", "host", "-v", "%s:/runner/inventory.hzel.yml:ro" % source]
-        for name, value in env.items():
-            command += ["-e", name]  # the value from this process's environment: never on a command line
-        command += [self.o.ee, "ansible-inventory", "-i", "/runner/inventory.hzel.yml", "--list", "--export"]
-        result = run(command, env=dict(os.environ, **env))
-        check(result.returncode == 0, "inventory: ansible-inventory failed in the EE", result.stdout + result.stderr)
-        check("__ansible_unsafe" not in result.stdout, "inventory: the export holds __ansible_unsafe", result.stdout)
-        data = json.loads(result.stdout)
+        self.control("DELETE", "stats")
+        data = self.sync(self.project / "inventories", "fleet.hzel.yml")
+        requests_made = self.control("GET", "stats")["by_request"]
+        check(requests_made == {"GET /api/v1/containers": 1}, "inventory: the sync made %s" % requests_made)
         hostvars = data["_meta"]["hostvars"]
         check(sorted(hostvars) == sorted(FLEET), "inventory: hosts %s, not %s" % (sorted(hostvars), FLEET))
         states = {name: hostvars[name]["hzel_state"] for name in FLEET}
-        check(states == {"web-1": "running", "web-2": "running", "db-1": "stopped"},
-              "inventory: states %s" % states)
-        check(all(isinstance(value, (str, int, float, bool, type(None))) or isinstance(value, (list, dict))
-                  for host in hostvars.values() for value in host.values()), "inventory: unexpected values")
+        check(states == {"web-1": "running", "web-2": "running", "db-1": "stopped"}, "inventory: states %s" % states)
+        check(
+            all(
+                isinstance(value, (str, int, float, bool, type(None))) or isinstance(value, (list, dict))
+                for host in hostvars.values()
+                for value in host.values()
+            ),
+            "inventory: unexpected values",
+        )
         self.exported = data
-        print("PASS inventory update in the EE (ansible-inventory --list --export): %d hosts, every state, "
-              "plain values; db-1 stopped stays with hzel_state=stopped" % len(hostvars))
+        # with include_metrics: one request more per host (state: [running] leaves web-1 and web-2)
+        self.control("DELETE", "stats")
+        metrics = self.sync(self.project / "inventories", "metrics.hzel.yml")
+        requests_made = self.control("GET", "stats")["by_request"]
+        per_host = {
+            "GET /api/v1/containers/%s/metrics" % self.containers()[name]["id"]: 1 for name in ("web-1", "web-2")
+        }
+        check(
+            requests_made == dict(per_host, **{"GET /api/v1/containers": 1}),
+            "inventory: the sync with metrics made %s" % requests_made,
+        )
+        check(
+            all("hzel_cpu_percent" in hvars for hvars in metrics["_meta"]["hostvars"].values()),
+            "inventory: no metrics in %s" % metrics["_meta"]["hostvars"],
+        )
+        # a constructed inventory over the stored one (AWX: its input inventories as scripts, enabled hosts only)
+        folder = self.work / "constructed"
+        folder.mkdir()
+        self.write_script(folder / "hosts_1", self.enabled_inventory())
+        shutil.copyfile(self.project / "constructed.yml", folder / "constructed.yml")
+        constructed = self.sync(folder, "hosts_1", "constructed.yml")
+        groups = {name: sorted(constructed.get(name, {}).get("hosts", [])) for name in ("web", "cores_1", "large")}
+        check(
+            groups == {"web": ["web-1", "web-2"], "cores_1": ["web-1", "web-2"], "large": []},
+            "inventory: the constructed groups are %s" % groups,
+            json.dumps(constructed),
+        )
+        print(
+            "PASS inventory update in the EE (ansible-inventory --list --export): %d hosts, every state, "
+            "plain values, db-1 stopped with hzel_state=stopped; 1 API request, 1 + 1 per host with metrics; "
+            "a constructed inventory over it groups web-1, web-2" % len(hostvars)
+        )
+
+    def sync(self, folder, *sources):
+        """ansible-inventory --list --export in the EE, as AWX runs an inventory update; returns its JSON."""
+        # AWX sets ANSIBLE_INVENTORY_UNPARSED_FAILED; the check also fails when any one source does not parse
+        env = dict(
+            self.credential_env(),
+            ANSIBLE_INVENTORY_UNPARSED_FAILED="true",
+            ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="true",
+        )
+        command = ["podman", "run", "--rm", "--network", "host", "-v", "%s:/runner/inventory:ro" % folder]
+        for name in env:
+            command += ["-e", name]  # the value from this process's environment: never on a command line
+        command += [self.o.ee, "ansible-inventory"]
+        for source in sources:
+            command += ["-i", "/runner/inventory/" + source]
+        result = run(command + ["--list", "--export"], env=dict(os.environ, **env))
+        check(result.returncode == 0, "inventory: ansible-inventory failed in the EE", result.stdout + result.stderr)
+        check("__ansible_unsafe" not in result.stdout, "inventory: the export holds __ansible_unsafe", result.stdout)
+        return json.loads(result.stdout)
+
+    @staticmethod
+    def write_script(path, data):
+        """An inventory as AWX writes one for a job: a Python script that prints the stored JSON."""
+        path.write_text("#! /usr/bin/env python3\n# -*- coding: utf-8 -*-\nprint(%r)\n" % json.dumps(data))
+        path.chmod(0o755)
 
     def enabled_inventory(self):
         """What AWX gives a job from the stored inventory: the enabled hosts only (enabled_value: running)."""
@@ -215,29 +289,54 @@ class Stage:
             "known_hosts": Path(self.o.known_hosts),
         }
         inventory = self.enabled_inventory()
-        status, events, stdout = self.job("configure", "configure.yml", files, env, inventory=inventory,
-                                          ssh_key=self.o.ssh_key)
+        status, events, stdout = self.job(
+            "configure", "configure.yml", files, env, inventory=inventory, ssh_key=self.o.ssh_key
+        )
         check(status == "successful", "configure: job status %s" % status, stdout)
         stats = self.stats(events)
         check(sorted(stats.get("ok", {})) == ["web-1", "web-2"], "configure: hosts %s" % stats.get("ok"), stdout)
         check(not stats.get("failures") and not stats.get("dark"), "configure: failures %s" % stats, stdout)
-        check(all(stats.get("changed", {}).get(host) == 1 for host in ("web-1", "web-2")),
-              "configure: changed %s" % stats.get("changed"), stdout)
-        print("PASS configure over SSH from inside the EE (gateway port %s, key through ssh-agent): web-1, web-2 "
-              "changed; db-1 (disabled) not in the job" % self.o.ssh_port)
+        check(
+            all(stats.get("changed", {}).get(host) == 1 for host in ("web-1", "web-2")),
+            "configure: changed %s" % stats.get("changed"),
+            stdout,
+        )
+        print(
+            "PASS configure over SSH from inside the EE (gateway port %s, key through ssh-agent): web-1, web-2 "
+            "changed; db-1 (disabled) not in the job" % self.o.ssh_port
+        )
 
     def navigator(self):
         folder = self.work / "navigator"
         folder.mkdir()
-        shutil.copyfile(HERE / "project" / "report.yml", folder / "report.yml")
+        shutil.copyfile(self.project / "report.yml", folder / "report.yml")
         env = self.credential_env()
         # ansible-navigator needs /dev/mqueue: in a mount namespace of its own when the machine has none
         command = [
-            "unshare", "--mount", "--propagation", "private", str(self.root / "tools" / "ee_mqueue.sh"),
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            str(self.root / "tools" / "ee_mqueue.sh"),
             str(folder / "dev"),
-            str(Path(self.o.navigator) / "bin" / "ansible-navigator"), "run", "report.yml",
-            "--ee", "true", "--eei", self.o.ee, "--pp", "never", "--ce", "podman", "-m", "stdout",
-            "--pae", "false", "--lf", str(folder / "navigator.log"), "--co=--network=host",
+            str(Path(self.o.navigator) / "bin" / "ansible-navigator"),
+            "run",
+            "report.yml",
+            "--ee",
+            "true",
+            "--eei",
+            self.o.ee,
+            "--pp",
+            "never",
+            "--ce",
+            "podman",
+            "-m",
+            "stdout",
+            "--pae",
+            "false",
+            "--lf",
+            str(folder / "navigator.log"),
+            "--co=--network=host",
         ]
         for name in env:
             command += ["--penv", name]
@@ -245,8 +344,10 @@ class Stage:
         output = result.stdout + result.stderr
         check(result.returncode == 0, "navigator: ansible-navigator run failed", output)
         check(all(name in output for name in FLEET), "navigator: the report lacks a container", output)
-        print("PASS ansible-navigator run --ee true: hzel.cloud.metrics_report inside the EE lists %d containers"
-              % len(FLEET))
+        print(
+            "PASS ansible-navigator run --ee true: hzel.cloud.metrics_report inside the EE lists %d containers"
+            % len(FLEET)
+        )
 
     def rulebook(self):
         folder = self.work / "rulebook"
@@ -257,24 +358,39 @@ class Stage:
         command = ["podman", "run", "--rm", "--network", "host", "-v", "%s:/rulebook:ro" % folder]
         for name in env:
             command += ["-e", name]
-        command += [self.o.de, "ansible-rulebook", "-r", "hzel.cloud.notify_failed", "-i", "/rulebook/inventory.yml",
-                    "--vars", "/rulebook/vars.yml"]
+        command += [
+            self.o.de,
+            "ansible-rulebook",
+            "-r",
+            "hzel.cloud.notify_failed",
+            "-i",
+            "/rulebook/inventory.yml",
+            "--vars",
+            "/rulebook/vars.yml",
+        ]
         lines = []
-        rulebook = subprocess.Popen(command, env=dict(os.environ, **env), stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True)
+        rulebook = subprocess.Popen(
+            command, env=dict(os.environ, **env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         reader = threading.Thread(target=lambda: lines.extend(rulebook.stdout), daemon=True)
         reader.start()
         try:
             marker = "hzel container fail-1 "
             # once the rulebook polls the API, a container that ends failed
             self.control("DELETE", "stats")
-            self.wait(lambda: self.control("GET", "stats")["by_request"].get("GET /api/v1/containers", 0) > 0,
-                      "rulebook: the event source never polled the API", lines)
+            self.wait(
+                lambda: self.control("GET", "stats")["by_request"].get("GET /api/v1/containers", 0) > 0,
+                "rulebook: the event source never polled the API",
+                lines,
+            )
             self.api("POST", "/containers", {"hostname": "fail-1"})
             self.wait(lambda: any(marker in line for line in lines), "rulebook: no failed event for fail-1", lines)
             polls = self.control("GET", "stats")["by_request"].get("GET /api/v1/containers", 0)
-            self.wait(lambda: self.control("GET", "stats")["by_request"].get("GET /api/v1/containers", 0) >= polls + 3,
-                      "rulebook: the event source stopped polling", lines)
+            self.wait(
+                lambda: self.control("GET", "stats")["by_request"].get("GET /api/v1/containers", 0) >= polls + 3,
+                "rulebook: the event source stopped polling",
+                lines,
+            )
             seen = [line for line in lines if marker in line and "is failed" in line]
             check(len(seen) == 1, "rulebook: %d failed events for fail-1" % len(seen), "".join(lines))
         finally:
