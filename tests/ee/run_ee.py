@@ -340,7 +340,9 @@ class Stage:
         ]
         for name in env:
             command += ["--penv", name]
-        result = run(command, cwd=folder, env=dict(os.environ, **env))
+        # ansible-navigator passes every ANSIBLE_* variable into the EE: none of the suite's (its collection path)
+        clean = {name: value for name, value in os.environ.items() if not name.startswith("ANSIBLE_")}
+        result = run(command, cwd=folder, env=dict(clean, **env))
         output = result.stdout + result.stderr
         check(result.returncode == 0, "navigator: ansible-navigator run failed", output)
         check(all(name in output for name in FLEET), "navigator: the report lacks a container", output)
