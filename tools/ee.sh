@@ -56,11 +56,12 @@ rm -rf "$WORK/dist"
 TARBALL=$(echo "$WORK"/dist/hzel-cloud-*.tar.gz)
 "$PY" "$ROOT/tests/ee/definitions.py" "$ROOT" "$BASE" "$TARBALL" "$WORK/definitions"
 
-# image_tag NAME DEFINITION: NAME:HASH of the definition, the tarball's content and ansible-builder's version.
+# image_tag NAME DEFINITION: NAME:HASH of the definition, the collection's files that the image uses (not its
+# tests or docs: tests/ee/definitions.py), and ansible-builder's version.
+CONTENT_HASH=$("$PY" "$ROOT/tests/ee/definitions.py" --content-hash "$TARBALL")
 image_tag() {
     local hash
-    hash=$( { sed "s|$WORK|WORK|g" "$2"; tar -tzf "$TARBALL"; tar -xzOf "$TARBALL"; ansible-builder --version; } \
-        | sha256sum | cut -c1-16)
+    hash=$( { sed "s|$WORK|WORK|g" "$2"; echo "$CONTENT_HASH"; ansible-builder --version; } | sha256sum | cut -c1-16)
     echo "localhost/$1:$hash"
 }
 # build IMAGE DEFINITION: ansible-builder build, unless the image exists.

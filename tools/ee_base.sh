@@ -38,14 +38,20 @@ if podman image exists "$IMAGE"; then
     echo "$IMAGE"
     exit 0
 fi
-for tool in debootstrap podman; do
+for tool in debootstrap podman chroot; do
     command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install -y $tool" >&2; exit 1; }
 done
 root=$work/rootfs
 rm -rf "$root"
 mkdir -p "$work"
 echo "debootstrap --variant=minbase $SUITE from $MIRROR" >&2
-debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$root" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
+# In two stages, so that dpkg unpacks without a sync per file (force-unsafe-io, as Debian's own container images
+# do): the second stage, which installs every package, takes a fraction of the time.
+debootstrap --foreign --variant=minbase --include="$PACKAGES" "$SUITE" "$root" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
+    || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
+mkdir -p "$root/etc/dpkg/dpkg.cfg.d"
+echo force-unsafe-io > "$root/etc/dpkg/dpkg.cfg.d/unsafe-io"
+chroot "$root" /debootstrap/debootstrap --second-stage >>"$work/debootstrap.log" 2>&1 \
     || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
 # apt inside the image: the same mirror, with the updates and security suites.
 security=${MIRROR%/debian}/debian-security

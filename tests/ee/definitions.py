@@ -3,6 +3,7 @@
 """The ansible-builder v3 definitions of the 'ee' stage, written into a work folder.
 
 Usage: definitions.py ROOT BASE_IMAGE TARBALL OUT
+       definitions.py --content-hash TARBALL
 - OUT/ee/execution-environment.yml: an execution environment with hzel.cloud installed from TARBALL; its
   Python and system needs come from the collection's own meta/execution-environment.yml (ansible-builder's
   introspection reads it), ansible-core and ansible-runner from the package index (the pins of
@@ -15,8 +16,10 @@ runtime.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
+import tarfile
 from pathlib import Path
 
 import yaml
@@ -25,6 +28,22 @@ DEBIAN_OPTIONS = {"package_manager_path": "/usr/local/bin/apt-install", "skip_pi
 # Java at run time only: not in the builder stage (the compile profile)
 DEBIAN_JAVA = "openjdk-17-jre-headless [platform:dpkg !compile]"
 DEBIAN_JAVA_HOME = "ENV JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64"
+
+
+# What an image's tag does not depend on: files that nothing inside the image reads (the tests, the docs, the
+# changelog fragments) and the manifests that list their checksums; so the images stay cached across changes there.
+NOT_IN_TAG = ("tests/", "docs/", "changelogs/", "MANIFEST.json", "FILES.json")
+
+
+def content_hash(tarball: str) -> str:
+    """A hash of the collection's files in TARBALL that the images use (names and contents)."""
+    digest = hashlib.sha256()
+    with tarfile.open(tarball) as archive:
+        for member in sorted(archive.getmembers(), key=lambda member: member.name):
+            if not member.isfile() or member.name.startswith(NOT_IN_TAG):
+                continue
+            digest.update(member.name.encode() + b"\0" + archive.extractfile(member).read() + b"\0")
+    return digest.hexdigest()
 
 
 def pin(requirements: Path, name: str) -> str:
@@ -76,6 +95,9 @@ def main(root: str, base_image: str, tarball: str, out: str) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--content-hash":
+        print(content_hash(sys.argv[2]))
+        sys.exit(0)
     if len(sys.argv) != 5:
         raise SystemExit(__doc__)
     main(*sys.argv[1:])
