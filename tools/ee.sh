@@ -94,12 +94,16 @@ ensure_tool_venv navigator "$ROOT/tests/ee/requirements-navigator.txt"
 built=$(date +%s)
 
 # --- 3. the checks --------------------------------------------------------------------------------
-rm -rf "$WORK/emulator"
+# Two emulators: one for the execution environment's checks, one for the decision environment's, which run meanwhile.
+rm -rf "$WORK/emulator" "$WORK/de-emulator"
+start_emulator "$WORK/de-emulator" --provision-seconds 0.3
+DE_EMULATOR_URL=$EMULATOR_URL DE_EMULATOR_PID=$EMULATOR_PID
+stop_both() { stop_emulator; EMULATOR_PID=$DE_EMULATOR_PID; stop_emulator; }
+trap stop_both EXIT
 start_emulator "$WORK/emulator" --provision-seconds 0.3
-trap stop_emulator EXIT
 "$PY" "$ROOT/tests/ee/run_ee.py" --root "$ROOT" --ee "$EE" --de "$DE" --emulator "$EMULATOR_URL" \
-    --ssh-port "$EMULATOR_SSH_PORT" --ssh-key "$EMULATOR_SSH_KEY" --known-hosts "$EMULATOR_SSH_KNOWN_HOSTS" \
-    --navigator "$TOOL_VENV" --work "$WORK/checks"
-stop_emulator
+    --de-emulator "$DE_EMULATOR_URL" --ssh-port "$EMULATOR_SSH_PORT" --ssh-key "$EMULATOR_SSH_KEY" \
+    --known-hosts "$EMULATOR_SSH_KNOWN_HOSTS" --navigator "$TOOL_VENV" --work "$WORK/checks"
+stop_both
 ended=$(date +%s)
 echo "ee stage: images $((built - started))s (tools, base image, ansible-builder), checks $((ended - built))s, total $((ended - started))s"
