@@ -438,7 +438,10 @@ def main():
     options = parser.parse_args()
     options.emulator = options.emulator.rstrip("/")
     stage = Stage(options)
-    chosen = lambda steps: [step for step in steps if not options.steps or step.__name__ in options.steps]  # noqa: E731
+
+    def chosen(steps):
+        return [step for step in steps if not options.steps or step.__name__ in options.steps]
+
     ee_steps = chosen([stage.provision, stage.inventory, stage.configure, stage.navigator])
     failures = []
     if options.de_emulator:
