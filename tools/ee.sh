@@ -50,7 +50,7 @@ log "$(podman --version), OCI runtime $(podman info --format '{{.Host.OCIRuntime
 log "base image (debootstrap of Debian, no registry)"
 BASE=$("$ROOT/tools/ee_base.sh" "$CACHE/base" | tail -n 1)
 echo "$BASE"
-ensure_collection_path >/dev/null
+HZEL_COLLECTIONS_DIR=$WORK/collections ensure_collection_path >/dev/null
 rm -rf "$WORK/dist"
 (cd "$COLLECTION" && ansible-galaxy collection build --force --output-path "$WORK/dist" >/dev/null)
 TARBALL=$(echo "$WORK"/dist/hzel-cloud-*.tar.gz)
