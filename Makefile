@@ -1,5 +1,5 @@
 # The two commands of the README, and the stages and tools behind them.
-.PHONY: demo test serve bench release docs-site venv emulator sanity units installable integration style lint docs changelog collection-docs build eda examples
+.PHONY: demo test serve bench release docs-site venv emulator sanity units installable integration style lint docs changelog collection-docs build eda examples ee
 
 demo:  ## a real playbook run against the local emulator
 	@tools/demo.sh
@@ -23,5 +23,5 @@ venv:
 	@bash -c 'source tools/common.sh && ensure_venv'
 
 # One stage of the suite (matrix stages run on every core; 'tools/test.sh sanity@2.17.14' picks one).
-emulator sanity units installable integration style lint docs changelog collection-docs build eda examples:
+emulator sanity units installable integration style lint docs changelog collection-docs build eda examples ee:
 	@tools/test.sh $@

@@ -53,7 +53,19 @@ target_python_path() {
 
 # pinned_venv VENV PYTHON_VERSION WANT PIP_ARGS...: VENV made with that Python (python3 when the version is empty)
 # and "pip install PIP_ARGS", unless its stamp already says WANT (a hash of what it was made from).
+# Jobs that run at once may ask for the same one (a core's own job and the examples stage): one makes it at a
+# time, under a lock beside it, and the others then find it made.
 pinned_venv() {
+    local venv=$1 status=0 lock
+    mkdir -p "$(dirname "$venv")"
+    exec {lock}>"$venv.lock"
+    flock "$lock"
+    _pinned_venv "$@" || status=$?
+    exec {lock}>&-
+    return $status
+}
+
+_pinned_venv() {
     local venv=$1 python_version=$2 want=$3 python=python3
     shift 3
     if [ -x "$venv/bin/python" ] && [ -f "$venv/.requirements.sha" ] && [ "$(cat "$venv/.requirements.sha")" = "$want" ]; then

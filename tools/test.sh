@@ -10,7 +10,7 @@
 #
 # Usage: tools/test.sh [stage[@core] ...]     (no argument: everything)
 #   matrix stages: sanity units installable integration  (on every core, or only @core)
-#   other stages:  emulator style lint docs changelog collection-docs build release eda
+#   other stages:  emulator style lint docs changelog collection-docs build release eda ee
 # One line per stage as it ends (a failing stage also prints the end of its log); each log stays in
 # tests/output/suite/ (HZEL_TEST_LOGS moves them); a table of stage x core closes the run. HZEL_TEST_JOBS sets how many jobs
 # run at once (default 2); HZEL_INTEGRATION_TARGETS (names, space-separated) runs only those integration targets.
@@ -19,7 +19,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 MATRIX_STAGES=(sanity units installable integration)
-OTHER_STAGES=(emulator style lint docs changelog collection-docs build release eda examples)
+OTHER_STAGES=(emulator style lint docs changelog collection-docs build release eda examples ee)
 FULL_INTEGRATION=("${CORES[0]%%/*}" "$DEV_CORE" "${CORES[${#CORES[@]}-1]%%/*}")
 JOBS=${HZEL_TEST_JOBS:-2}
 LOGS=${HZEL_TEST_LOGS:-$ROOT/tests/output/suite}
@@ -262,6 +262,11 @@ stage_examples() {
     return $status
 }
 
+# --- the ee stage: the collection inside execution and decision environment images (podman) ------
+stage_ee() {
+    "$ROOT/tools/ee.sh" "$JOB_WORK/ee"
+}
+
 # --- running ------------------------------------------------------------------------------------
 # run_stage NAME CORE: runs stage_NAME with its output in its log; one line when it ends.
 run_stage() {
@@ -380,7 +385,7 @@ for line in open(path, encoding="utf-8"):
     stage, core, result, seconds = line.strip().split("|")
     rows.setdefault(stage, {})[core] = "%s %ss" % (result, seconds)
 order = ["sanity", "units", "installable", "integration", "emulator", "style", "lint", "docs", "changelog", "collection-docs",
-         "build", "release", "eda", "examples"]
+         "build", "release", "eda", "examples", "ee"]
 width = max([len(stage) for stage in rows] + [5]) + 2
 print("stage".ljust(width) + "".join(core.ljust(12) for core in cores))
 for stage in sorted(rows, key=lambda name: order.index(name) if name in order else len(order)):

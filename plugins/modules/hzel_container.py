@@ -102,7 +102,6 @@ EXAMPLES = r"""
     hostname: web-1
     cpu_cores: 2
     memory_mb: 1024
-    disk_gb: 20
     state: running
     api_token: "{{ hzel_api_token }}"
 
