@@ -9,7 +9,8 @@ usage line at the top of every playbook and example file. tests/examples/config.
 values that only a reader has (substitutions), and tests/examples/not_runnable.yml the examples that cannot run,
 each with its reason; both are printed. An example that converges something runs twice and its second run must
 change nothing; no two examples may give one hostname different specs (the API has no update nor delete).
-Prints one line per example and `N examples: P passed, F failed, M marked not runnable`; exits 1 on any
+Prints one line per example and `N examples: P passed, F failed, M marked not runnable` (and how many run in
+another stage, the ee stage's execution environment); exits 1 on any
 failure or conflict.
 """
 
@@ -742,18 +743,29 @@ def main():
     with open(CONFIG, encoding="utf-8") as handle:
         config = yaml.safe_load(handle)
     with open(NOT_RUNNABLE, encoding="utf-8") as handle:
-        not_runnable = {entry["example"]: entry["reason"] for entry in yaml.safe_load(handle) or []}
+        entries = yaml.safe_load(handle) or []
     examples = collect()
     if options.list:
         for example in examples:
             print("%-8s %s" % (example.kind, example.key))
         return 0
     runner = Runner(options, config)
-    runner.not_runnable = not_runnable
     runner.prepare()
     version = subprocess.run(
         ["ansible", "--version"], env=runner.env, capture_output=True, text=True, check=False
     ).stdout
+    # An entry with before_core (for example "2.19") holds only on cores older than that: the example says so.
+    core = tuple(int(part) for part in re.search(r"core ([0-9]+)\.([0-9]+)", version).groups())
+    not_runnable = {
+        entry["example"]: entry["reason"]
+        for entry in entries
+        if "before_core" not in entry or core < tuple(int(part) for part in str(entry["before_core"]).split("."))
+    }
+    every_entry = {entry["example"] for entry in entries}
+    # An entry with stage runs in that stage of the suite (the ee stage runs the AWX guide's project in an
+    # execution environment): counted apart from the examples that do not run at all.
+    elsewhere = {entry["example"]: entry["stage"] for entry in entries if "stage" in entry}
+    runner.not_runnable = not_runnable
     print("examples on %s, against %s" % (version.splitlines()[0], runner.emulator.url))
     print("not runnable (%s):" % os.path.relpath(NOT_RUNNABLE, ROOT))
     for key, reason in not_runnable.items():
@@ -773,7 +785,7 @@ def main():
             runner.seen_files.add(example.extra["path"])
         known.add(example.key)
         if example.key in not_runnable:
-            outcomes.append((example.key, "not runnable", not_runnable[example.key]))
+            outcomes.append((example.key, elsewhere.get(example.key, "not runnable"), not_runnable[example.key]))
         elif example.kind == "tasks":
             for name, passed, detail in runner.run_tasks(example):
                 key = "%s: %s" % (example.source, name)
@@ -784,7 +796,7 @@ def main():
                 key = "%s: %s" % (example.source, task.get("name"))
                 if key in not_runnable:
                     known.add(key)
-                    outcomes.append((key, "not runnable", not_runnable[key]))
+                    outcomes.append((key, elsewhere.get(key, "not runnable"), not_runnable[key]))
             continue
         else:
             started = time.monotonic()
@@ -808,7 +820,7 @@ def main():
         for index in pending.get(process, []):
             outcomes[index] = (outcomes[index][0], "pass" if passed else "FAIL", detail)
             print("%-5s %s  -- %s" % (outcomes[index][1], outcomes[index][0], detail), flush=True)
-    stale = [key for key in not_runnable if key not in known and not options.only]
+    stale = [key for key in every_entry if key not in known and not options.only]
     for key in stale:
         print("not_runnable.yml names %s, which is no example (any more)" % key)
     for problem, known_defect in problems:
@@ -819,7 +831,14 @@ def main():
     marked = sum(1 for outcome in outcomes if outcome[1] == "not runnable")
     for key, _result, detail in failed:
         print("failed: %s -- %s" % (key, detail))
-    print("%d examples: %d passed, %d failed, %d marked not runnable" % (len(outcomes), passed, len(failed), marked))
+    in_stages = ", ".join(
+        "%d run by the %s stage" % (sum(1 for outcome in outcomes if outcome[1] == stage), stage)
+        for stage in sorted(set(elsewhere.values()))
+    )
+    print(
+        "%d examples: %d passed, %d failed, %d marked not runnable%s"
+        % (len(outcomes), passed, len(failed), marked, ", " + in_stages if in_stages else "")
+    )
     if problems:
         print("%d hostnames given different specs by two examples" % len(problems))
     return 1 if failed or problems or stale else 0

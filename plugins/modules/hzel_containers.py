@@ -227,17 +227,17 @@ EXAMPLES = r"""
     hostname_pattern: web-{index}
     count: 8
 
-- name: Run five web containers, web-1 to web-5 (starting stopped ones first, stopping any above five)
+- name: Run five api containers, api-1 to api-5 (starting stopped ones first, stopping any above five)
   hzel.cloud.hzel_containers:
-    hostname_pattern: web-{index}
+    hostname_pattern: api-{index}
     count: 5
     cpu_cores: 2
     memory_mb: 1024
-  register: web
+  register: api
 
 - name: Name the running members
   ansible.builtin.debug:
-    msg: "{{ web.group.active | join(', ') }}"
+    msg: "{{ api.group.active | join(', ') }}"
 
 - name: Stop every member of the worker group (zero-padded names, worker-01, worker-02, ...)
   hzel.cloud.hzel_containers:
