@@ -13,7 +13,7 @@ description:
   - An ansible-rulebook event source that polls the hzel API's container list every O(interval) seconds and emits
     one event per change it observes between two polls, keyed by container id (a snapshot diff, not a time
     watermark, so clock skew and equal timestamps cannot hide or repeat a change).
-  - Optionally reads the metrics of the running watched containers and emits an event when a reading crosses a
+  - Optionally reads the metrics of the running watched containers and emits an event when a reading reaches a
     threshold, and another when it falls back below the threshold less a margin (hysteresis).
   - Uses the collection's own API client (retries with backoff, C(Retry-After), a deadline per request, reply shape
     checks, token scrubbing); the shared options fall back to the same environment variables as the modules, so the
@@ -99,23 +99,25 @@ options:
       - What the first successful poll emits. V(none) nothing (it is the baseline; a reading already over a
         threshold is taken as exceeded without an event). V(failed) one C(failed) event for each container that is
         failed at start, so that a failure that happened while nothing watched is still reported once, and a
-        C(threshold_exceeded) for each reading over a threshold. V(all) as V(failed), and one C(observed) event for
+        C(threshold_exceeded) for each reading at or over a threshold. V(all) as V(failed), and one C(observed) event for
         every other watched container.
     type: str
     choices: [none, failed, all]
     default: failed
   thresholds:
     description:
-      - Percentages over which a reading of a running watched container emits C(threshold_exceeded), with the keys
-        C(cpu_percent), C(memory_percent) (C(memory_used_mb) of C(memory_total_mb)) and C(disk_percent)
-        (C(disk_used_gb) of C(disk_total_gb)); each greater than 0 and at most 100.
+      - Percentages at or above which a reading of a running watched container emits C(threshold_exceeded), with
+        the keys C(cpu_percent), C(memory_percent) (C(memory_used_mb) of C(memory_total_mb)) and C(disk_percent)
+        (C(disk_used_gb) of C(disk_total_gb)); each greater than 0 and at most 100, so that a threshold of 100
+        fires on a full reading.
       - Metrics are read only when this is set, and only for running watched containers.
     type: dict
     default: {}
   threshold_margin:
     description:
-      - A container over a threshold emits C(threshold_cleared) once its reading is at or below the threshold less
-        this many percentage points, and only then can exceed it again. At least 0 and less than every threshold.
+      - A container at or over a threshold emits C(threshold_cleared) once its reading is below the threshold and
+        at or below the threshold less this many percentage points, and only then can exceed it again. At least 0
+        and less than every threshold.
     type: float
     default: 5
   metrics_workers:
@@ -685,10 +687,10 @@ class HzelEventSource:
                 if threshold is None:
                     continue
                 value = reading[metric]
-                if metric not in exceeded and value > threshold:
+                if metric not in exceeded and value >= threshold:
                     exceeded.add(metric)
                     kind = "threshold_exceeded"
-                elif metric in exceeded and value <= threshold - self.settings.threshold_margin:
+                elif metric in exceeded and value < threshold and value <= threshold - self.settings.threshold_margin:
                     exceeded.discard(metric)
                     kind = "threshold_cleared"
                 else:

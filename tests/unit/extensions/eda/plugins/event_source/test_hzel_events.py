@@ -851,3 +851,39 @@ def test_on_cores_with_secret_masking_the_token_is_registered_with_core(api, mon
     asyncio.run(body())
     assert api.list_requests == 1
     assert secrets.mask_secrets("echoed %s" % token) == "echoed $REDACTED$"
+
+
+# --- thresholds at their bounds ---------------------------------------------------------------------------
+def test_a_reading_at_the_threshold_fires_so_that_a_threshold_of_100_can(api, monkeypatch):
+    api.containers = [record(1)]
+    wid = uuid(1)
+
+    async def scenario(run):
+        api.metrics[wid] = reading(memory=50)
+        assert await run.first() == []
+        api.metrics[wid] = reading(memory=100)
+        events = await run.poll()
+        assert kinds(events) == [("threshold_exceeded", "web-1")]
+        assert (events[0]["hzel"]["value"], events[0]["hzel"]["threshold"]) == (100.0, 100.0)
+        api.metrics[wid] = reading(memory=95)
+        assert kinds(await run.poll()) == [("threshold_cleared", "web-1")]
+
+    drive(monkeypatch, {"thresholds": {"memory_percent": 100}}, scenario)
+
+
+def test_a_reading_held_at_the_threshold_with_no_margin_fires_once(api, monkeypatch):
+    api.containers = [record(1)]
+    wid = uuid(1)
+
+    async def scenario(run):
+        api.metrics[wid] = reading(memory=10)
+        assert await run.first() == []
+        api.metrics[wid] = reading(memory=80)
+        assert kinds(await run.poll()) == [("threshold_exceeded", "web-1")]
+        assert await run.poll() == []
+        assert await run.poll() == []
+        api.metrics[wid] = reading(memory=79)
+        assert kinds(await run.poll()) == [("threshold_cleared", "web-1")]
+
+    drive(monkeypatch, {"thresholds": {"memory_percent": 80}, "threshold_margin": 0}, scenario)
+
