@@ -214,6 +214,7 @@ from ansible_collections.hzel.cloud.plugins.module_utils._transport import (  # 
     HzelAuthError,
     HzelError,
     Scrubber,
+    plain_number,
 )
 
 logger = logging.getLogger("hzel.cloud.hzel_events")
@@ -284,6 +285,12 @@ class Settings(NamedTuple):
     poll_failures: int
 
 
+def _bounds(spec: Argument) -> str:
+    """The bounds of a number argument, as check_number words them."""
+    low = "%s %s" % ("at least" if spec.low_inclusive else "greater than", plain_number(spec.low or 0))
+    return "%s and at most %s" % (low, plain_number(spec.high or 0))
+
+
 def _convert(name: str, spec: Argument, value: Any) -> Any:
     """A value of the argument's type (strings from the environment or a template converted), or InvalidParameters."""
     shown = "a value" if name == "api_token" else repr(value)
@@ -299,9 +306,14 @@ def _convert(name: str, spec: Argument, value: Any) -> Any:
                 value = int(value.strip()) if spec.type == "int" else float(value.strip())
             except ValueError:
                 raise InvalidParameters("%s must be a number, got %s" % (name, shown)) from None
-        if spec.type == "float" and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        return check_number(name, value, spec.low, spec.high, spec.type == "int", spec.low_inclusive)
+        try:
+            if spec.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            return check_number(name, value, spec.low, spec.high, spec.type == "int", spec.low_inclusive)
+        except OverflowError:  # an integer too large for a float: out of every bound
+            raise InvalidParameters(
+                "%s must be %s, got a number of %d digits" % (name, _bounds(spec), len(str(abs(value))))
+            ) from None
     if spec.type == "str":
         if not isinstance(value, str):
             raise InvalidParameters("%s must be a string, got %s" % (name, shown))

@@ -887,3 +887,29 @@ def test_a_reading_held_at_the_threshold_with_no_margin_fires_once(api, monkeypa
 
     drive(monkeypatch, {"thresholds": {"memory_percent": 80}, "threshold_margin": 0}, scenario)
 
+
+# --- numbers too large for a float ------------------------------------------------------------------------
+HUGE = 10**400
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ({"interval": HUGE}, "interval must be at least 1 and at most 3600, got a number of 401 digits"),
+        ({"interval": -HUGE}, "interval must be at least 1 and at most 3600, got a number of 401 digits"),
+        ({"threshold_margin": HUGE}, "threshold_margin must be at least 0 and at most 100, got a number of 401"),
+        ({"thresholds": {"cpu_percent": HUGE}}, "thresholds.cpu_percent must be greater than 0 and at most 100"),
+        ({"api_timeout": HUGE}, "api_timeout must be greater than 0 and at most 3600, got a number of 401 digits"),
+        ({"api_retries": HUGE}, "api_retries must be at least 0 and at most 20, got a number of 401 digits"),
+        ({"metrics_workers": HUGE}, "metrics_workers must be at least 1 and at most 64, got a number of 401"),
+        ({"poll_failures": HUGE}, "poll_failures must be at least 1 and at most 1000, got a number of 401"),
+        ({"interval": "9" * 400}, "interval must be a finite number"),
+    ],
+)
+def test_a_number_too_large_for_a_float_ends_the_source_with_one_clear_message(args, message):
+    arguments = {"api_token": TOKEN}
+    arguments.update(args)
+    with pytest.raises(hzel_events.InvalidParameters) as failure:
+        asyncio.run(hzel_events.main(asyncio.Queue(), arguments))
+    assert message in str(failure.value)
+    assert len(str(failure.value)) < 200
