@@ -141,7 +141,9 @@ notes:
   - "Only validated data is emitted: hostnames are DNS labels, ids UUIDs, states one of the four, the spec fields
     integers, C(created_at) a timestamp, metrics finite numbers, and C({{), C({%) and C({#) in an error text are
     broken up (C({ {)), so no field of an event can be a Jinja2 template when a playbook reads C(ansible_eda.event).
-    A record that fails these checks is skipped, with one warning per poll."
+    A record that fails these checks is skipped, with one warning per poll; but for a container seen before whose
+    id is still listed, its last good record stands (one warning, until a good record comes), so a malformed
+    record never makes it vanish and appear again."
   - An argument that is not one of these (or starts with C(eda_), which ansible-rulebook adds) ends the source with
     a message naming the nearest one.
 """
@@ -528,6 +530,8 @@ class Snapshot(NamedTuple):
     records: Dict[str, Dict[str, Any]]
     hostname_counts: Dict[str, int]
     skipped: List[str]
+    # Listed containers whose record failed the checks: id -> why; their last good record stands in.
+    kept: Dict[str, str]
 
 
 class HzelEventSource:
@@ -538,6 +542,8 @@ class HzelEventSource:
         self.scrub = Scrubber(settings.api.get("api_token"))
         self.known: Optional[Dict[str, Dict[str, Any]]] = None
         self.exceeded: Dict[str, Set[str]] = {}
+        # Ids whose malformed record was already warned about (and still is malformed).
+        self.malformed: Set[str] = set()
         self.failed_polls = 0
         self.failing_since: Optional[str] = None
         self.reported_failure = False
@@ -569,6 +575,21 @@ class HzelEventSource:
                 "" if len(snapshot.skipped) == 1 else "s",
                 "; ".join(snapshot.skipped[:5]),
             )
+        newly_kept = sorted(
+            (snapshot.records[container_id]["hostname"], problem)
+            for container_id, problem in snapshot.kept.items()
+            if container_id not in self.malformed
+        )
+        if newly_kept:
+            logger.warning(
+                "%s: %d listed container%s sent a record that does not match the API reference; the last good "
+                "record stands until a good one comes (%s)",
+                SOURCE,
+                len(newly_kept),
+                "" if len(newly_kept) == 1 else "s",
+                "; ".join("%s: %s" % item for item in newly_kept[:5]),
+            )
+        self.malformed = set(snapshot.kept)
         startup = self.known is None
         events.extend(self.container_events(snapshot, observed_at, startup))
         if self.metrics_enabled:
@@ -587,6 +608,8 @@ class HzelEventSource:
         records: Dict[str, Dict[str, Any]] = {}
         hostname_counts: Dict[str, int] = {}
         skipped = []
+        kept: Dict[str, str] = {}
+        known = self.known or {}
         for index, item in enumerate(data):
             hostname = item.get("hostname") if isinstance(item, dict) else None
             if isinstance(hostname, str):
@@ -595,12 +618,19 @@ class HzelEventSource:
             if problem is None and item["id"] in records:
                 problem = "a second record with the same id"
             if problem:
-                skipped.append("data[%d]: %s" % (index, problem))
+                container_id = item.get("id") if isinstance(item, dict) else None
+                if is_container_id(container_id) and container_id in known and container_id not in records:
+                    # Still listed, so still there: a malformed record is no reason to report it vanished (and
+                    # created again at the next good one).
+                    records[container_id] = known[container_id]
+                    kept[container_id] = problem
+                else:
+                    skipped.append("data[%d]: %s" % (index, problem))
                 continue
             if not any(fnmatch.fnmatchcase(item["hostname"], pattern) for pattern in self.settings.hostnames):
                 continue
             records[item["id"]] = {field: item[field] for field in RECORD_FIELDS}
-        return Snapshot(records, hostname_counts, skipped)
+        return Snapshot(records, hostname_counts, skipped, kept)
 
     def raise_if_refused(self, exc: HzelError) -> None:
         if isinstance(exc, HzelAuthError) or exc.status in (401, 403):

@@ -913,3 +913,59 @@ def test_a_number_too_large_for_a_float_ends_the_source_with_one_clear_message(a
         asyncio.run(hzel_events.main(asyncio.Queue(), arguments))
     assert message in str(failure.value)
     assert len(str(failure.value)) < 200
+
+
+# --- a listed container with a malformed record -----------------------------------------------------------
+def kept_warnings(caplog):
+    return [r.getMessage() for r in caplog.records if "the last good record stands" in r.getMessage()]
+
+
+@pytest.mark.parametrize("field, value", [("created_at", "yesterday"), ("hostname", MARKER), ("state", "paused")])
+def test_a_listed_container_with_a_malformed_record_keeps_its_last_good_record(
+    api, monkeypatch, caplog, field, value
+):
+    bad = record(2)
+    bad[field] = value
+
+    async def scenario(run):
+        api.containers = [record(1), record(2)]
+        assert await run.first() == []
+        api.containers = [record(1), bad]
+        assert await run.poll() == []
+        assert await run.poll() == []
+        warnings = kept_warnings(caplog)
+        assert len(warnings) == 1
+        assert "web-2: %s" % field in warnings[0] and MARKER not in warnings[0]
+        # Back to a good record: nothing happened to it.
+        api.containers = [record(1), record(2)]
+        assert await run.poll() == []
+        # Malformed again later: warned again, once.
+        api.containers = [record(1), bad]
+        assert await run.poll() == []
+        assert len(kept_warnings(caplog)) == 2
+        # A change seen once its record is good again, against the last good record.
+        api.containers = [record(1), record(2, state="stopped")]
+        assert kinds(await run.poll()) == [("state_changed", "web-2")]
+        # No longer listed: it vanished, once.
+        api.containers = [record(1)]
+        events = await run.poll()
+        assert kinds(events) == [("vanished", "web-2")]
+        assert events[0]["hzel"]["container"]["state"] == "stopped"
+
+    caplog.set_level(logging.WARNING)
+    drive(monkeypatch, {"startup_events": "none"}, scenario)
+
+
+def test_a_malformed_record_of_a_running_container_keeps_its_threshold_state(api, monkeypatch):
+    wid = uuid(1)
+
+    async def scenario(run):
+        api.containers = [record(1)]
+        api.metrics[wid] = reading(memory=95)
+        assert kinds(await run.first()) == [("threshold_exceeded", "web-1")]
+        api.containers = [record(1, created_at="2026-13-45T00:00:00Z")]
+        assert await run.poll() == []
+        api.containers = [record(1)]
+        assert await run.poll() == []
+
+    drive(monkeypatch, {"thresholds": {"memory_percent": 90}}, scenario)
