@@ -289,6 +289,41 @@ def scenario_restart(options, emulator):
     print("  hzel.cloud.restart_on_threshold restarted big-1 once through hzel.cloud.power (POST .../restart: 1)")
 
 
+def scenario_restart_by_id(options, emulator):
+    """A container named after an inventory group crosses the threshold: it restarts, and no host of the group."""
+    emulator.reset()
+    named_like_group = emulator.create("web")
+    members = [emulator.create("web-1"), emulator.create("web-2")]
+    for container in [named_like_group] + members:
+        emulator.power(container["id"], "start")
+    # The group web holds web-1 and web-2; the container named web is no host of this inventory at all.
+    inventory = Path(options.work) / "restart-by-id.hzel.yml"
+    inventory.parent.mkdir(parents=True, exist_ok=True)
+    inventory.write_text("plugin: hzel.cloud.hzel\ngroups:\n  web: hzel_hostname.startswith('web-')\n")
+    variables = {
+        "hzel_events_interval": 1,
+        "hzel_events_hostnames": ["web"],
+        "hzel_restart_memory_percent": 10,
+        "hzel_restart_margin": 5,
+    }
+    restarts = "POST /api/v1/containers/%s/restart"
+    with Rulebook(
+        options, "restart-by-id", "hzel.cloud.restart_on_threshold", variables, inventory=inventory
+    ) as rulebook:
+        rulebook.wait_for(
+            "restart of web through the API", lambda: emulator.requests_of(restarts % named_like_group["id"]) >= 1
+        )
+        rulebook.wait_for("end of the power playbook", lambda: any("PLAY RECAP" in line for line in rulebook.lines))
+    check(emulator.requests_of(restarts % named_like_group["id"]) == 1, "restart-by-id: web was not restarted once")
+    for member in members:
+        check(
+            emulator.requests_of(restarts % member["id"]) == 0,
+            "restart-by-id: %s, a host of the group web, was restarted" % member["hostname"],
+        )
+    check(any("web is running (restarted)" in line for line in rulebook.lines), "restart-by-id: no report of web")
+    print("  a container named after the group web restarted by its id; web-1 and web-2 (the group) left alone")
+
+
 def scenario_reconcile(options, emulator):
     """hzel.cloud.reconcile_fleet converges the fleet again when one of its containers stopped."""
     emulator.reset()
@@ -427,6 +462,7 @@ def scenario_hostile(options, emulator):
 SCENARIOS = {
     "events": scenario_events,
     "restart": scenario_restart,
+    "restart-by-id": scenario_restart_by_id,
     "reconcile": scenario_reconcile,
     "refused": scenario_refused_token,
     "poll-failures": scenario_poll_failures,

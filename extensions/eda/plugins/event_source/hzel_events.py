@@ -36,7 +36,10 @@ description:
     C(failing_since); C(poll_recovered) (the first good poll after a C(poll_failed)) carries C(failures) and
     C(failing_since). These two have no C(meta.hosts).
   - C(meta.hosts) is the container's hostname, so that C(run_playbook) can limit a play to it; it is left out when
-    more than one visible container holds that hostname (possible with an admin token).
+    more than one visible container holds that hostname (possible with an admin token). A limit is a host pattern:
+    a container named after a group (C(hzel), C(all), C(web)) selects the whole group. A rule that acts on one
+    container should pass C(container.id) (as C(hzel_power_id) to the C(hzel.cloud.power) playbook) and drop
+    C(meta) with C(eda.builtin.json_filter), as the collection's rulebooks do.
 options:
   api_url:
     description:
@@ -99,8 +102,8 @@ options:
       - What the first successful poll emits. V(none) nothing (it is the baseline; a reading already over a
         threshold is taken as exceeded without an event). V(failed) one C(failed) event for each container that is
         failed at start, so that a failure that happened while nothing watched is still reported once, and a
-        C(threshold_exceeded) for each reading at or over a threshold. V(all) as V(failed), and one C(observed) event for
-        every other watched container.
+        C(threshold_exceeded) for each reading at or over a threshold. V(all) as V(failed), and one C(observed)
+        event for every other watched container.
     type: str
     choices: [none, failed, all]
     default: failed

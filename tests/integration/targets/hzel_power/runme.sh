@@ -111,4 +111,16 @@ power -e hzel_power_action=start -e hzel_power_hosts=web
 grep -q '"web-2 is running (nothing to do)"' "$work/out"
 grep -Eq '^web-2 +: ok=[0-9]+ +changed=0 ' "$work/out"
 
+echo "== by id: exactly that container, whatever the inventory"
+web1=$(id_of web-1)
+web2=$(id_of web-2)
+ansible-playbook hzel.cloud.power -e hzel_power_action=restart -e "hzel_power_id=$web1" >"$work/out" 2>&1 \
+    || { cat "$work/out" >&2; exit 1; }
+grep -q '"web-1 is running (restarted)"' "$work/out"
+expect "$(restarts "$web1")" 2
+expect "$(restarts "$web2")" 1
+must_fail "hzel_power_id must be the id (a UUID) of one hzel container" \
+    power -e hzel_power_action=restart -e hzel_power_id=web
+must_fail "hzel_power_hosts must not be set with it" \
+    power -e hzel_power_action=restart -e "hzel_power_id=$web1" -e hzel_power_hosts=web
 echo "hzel_power: all checks passed"
