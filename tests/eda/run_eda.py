@@ -324,6 +324,43 @@ def scenario_restart_by_id(options, emulator):
     print("  a container named after the group web restarted by its id; web-1 and web-2 (the group) left alone")
 
 
+def scenario_restart_throttle(options, emulator):
+    """restart_on_threshold restarts a container once per period, however often it crosses again; others still."""
+    emulator.reset()
+    first = emulator.create("hot-1")
+    second = emulator.create("hot-2")
+    emulator.power(first["id"], "start")
+    emulator.power(second["id"], "stop")
+    variables = {
+        "hzel_events_interval": 1,
+        "hzel_events_hostnames": ["hot-*"],
+        "hzel_restart_memory_percent": 10,
+        "hzel_restart_margin": 5,
+    }
+    restarts = "POST /api/v1/containers/%s/restart"
+    metrics = "GET /api/v1/containers/%s/metrics"
+    with Rulebook(options, "restart-throttle", "hzel.cloud.restart_on_threshold", variables) as rulebook:
+        rulebook.wait_for("restart of hot-1", lambda: emulator.requests_of(restarts % first["id"]) >= 1)
+        # hot-1 stops (its reading starts afresh) and runs again: a second crossing, within the period.
+        emulator.power(first["id"], "stop")
+        wait_until_polling(rulebook, emulator, polls=2)
+        emulator.power(first["id"], "start")
+        read = emulator.requests_of(metrics % first["id"])
+        rulebook.wait_for(
+            "a reading of hot-1 running again", lambda: emulator.requests_of(metrics % first["id"]) > read
+        )
+        # Then hot-2 crosses: the rule's actions run in order, so once hot-2 has restarted, a second restart of
+        # hot-1 would already have been made.
+        emulator.power(second["id"], "start")
+        rulebook.wait_for("restart of hot-2", lambda: emulator.requests_of(restarts % second["id"]) >= 1)
+        rulebook.wait_for(
+            "end of both power playbooks", lambda: sum("PLAY RECAP" in line for line in rulebook.lines) >= 2
+        )
+    check(emulator.requests_of(restarts % first["id"]) == 1, "restart-throttle: hot-1 was restarted again")
+    check(emulator.requests_of(restarts % second["id"]) == 1, "restart-throttle: hot-2 was not restarted once")
+    print("  hot-1 crossed the threshold twice and restarted once (once_within per container); hot-2 restarted")
+
+
 def scenario_reconcile(options, emulator):
     """hzel.cloud.reconcile_fleet converges the fleet again when one of its containers stopped."""
     emulator.reset()
@@ -347,6 +384,38 @@ def scenario_reconcile(options, emulator):
         "reconcile: the provision playbook did not change the fleet",
     )
     print("  hzel.cloud.reconcile_fleet started keep-1 again through hzel.cloud.provision after it stopped")
+
+
+def scenario_reconcile_burst(options, emulator):
+    """reconcile_fleet converges once for a burst of stopped containers (a throttle), not once per event."""
+    emulator.reset()
+    names = ["keep-1", "keep-2", "keep-3"]
+    containers = {name: emulator.create(name) for name in names}
+    for container in containers.values():
+        emulator.power(container["id"], "start")
+    variables = {
+        "hzel_events_interval": 1,
+        "hzel_events_hostnames": ["keep-*"],
+        "hzel_fleet_containers": [{"hostname": name, "state": "running"} for name in names],
+    }
+    starts = "POST /api/v1/containers/%s/start"
+
+    def runs():
+        return sum(line.startswith("PLAY [") for line in rulebook.lines)
+
+    with Rulebook(options, "reconcile-burst", "hzel.cloud.reconcile_fleet", variables) as rulebook:
+        wait_until_polling(rulebook, emulator, polls=2)
+        before = {name: emulator.requests_of(starts % container["id"]) for name, container in containers.items()}
+        for container in containers.values():
+            emulator.power(container["id"], "stop")
+        rulebook.wait_for("end of the converge", lambda: any("PLAY RECAP" in line for line in rulebook.lines))
+        # Without the throttle, the other two events' converges are queued by now and start right after the
+        # first: some polls more let them show.
+        wait_until_polling(rulebook, emulator, polls=10)
+    check(runs() == 1, "reconcile-burst: %d converges for three containers stopped at once, not 1" % runs())
+    started = {name: emulator.requests_of(starts % c["id"]) - before[name] for name, c in containers.items()}
+    check(started == {name: 1 for name in names}, "reconcile-burst: starts %s" % started)
+    print("  three containers stopped at once: one converge (once_after) started all three")
 
 
 def scenario_refused_token(options, emulator):
@@ -463,7 +532,9 @@ SCENARIOS = {
     "events": scenario_events,
     "restart": scenario_restart,
     "restart-by-id": scenario_restart_by_id,
+    "restart-throttle": scenario_restart_throttle,
     "reconcile": scenario_reconcile,
+    "reconcile-burst": scenario_reconcile_burst,
     "refused": scenario_refused_token,
     "poll-failures": scenario_poll_failures,
     "hostile": scenario_hostile,
