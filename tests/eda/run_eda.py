@@ -99,6 +99,9 @@ class Rulebook:
             HZEL_API_TOKEN=token,
             ANSIBLE_LOCAL_TEMP=str(self.work / "tmp"),
             ANSIBLE_NOCOLOR="1",
+            # A controller whose default Python cannot run the modules: an inventory's localhost must name
+            # the Python that runs Ansible (an implicit localhost does so by itself).
+            ANSIBLE_PYTHON_INTERPRETER=str(self.work / "no-such-python"),
         )
         self.command = [
             os.path.join(venv_bin, "ansible-rulebook"),
@@ -193,6 +196,14 @@ class Rulebook:
 def check(condition, message):
     if not condition:
         raise Failure(message)
+
+
+def shipped_localhost(options):
+    """The collection's own inventory for the rulebooks whose playbooks run on localhost."""
+    inventory = Path(options.collections) / "ansible_collections" / "hzel" / "cloud" / "examples" / "localhost.yml"
+    if not inventory.is_file():
+        raise Failure("the collection ships no %s" % inventory)
+    return inventory
 
 
 def record_rulebook(options, name, **source):
@@ -339,7 +350,9 @@ def scenario_restart_throttle(options, emulator):
     }
     restarts = "POST /api/v1/containers/%s/restart"
     metrics = "GET /api/v1/containers/%s/metrics"
-    with Rulebook(options, "restart-throttle", "hzel.cloud.restart_on_threshold", variables) as rulebook:
+    with Rulebook(
+        options, "restart-throttle", "hzel.cloud.restart_on_threshold", variables, inventory=shipped_localhost(options)
+    ) as rulebook:
         rulebook.wait_for("restart of hot-1", lambda: emulator.requests_of(restarts % first["id"]) >= 1)
         # hot-1 stops (its reading starts afresh) and runs again: a second crossing, within the period.
         emulator.power(first["id"], "stop")
@@ -373,7 +386,9 @@ def scenario_reconcile(options, emulator):
     }
     starts = "POST /api/v1/containers/%s/start" % keep["id"]
     before = emulator.requests_of(starts)
-    with Rulebook(options, "reconcile", "hzel.cloud.reconcile_fleet", variables) as rulebook:
+    with Rulebook(
+        options, "reconcile", "hzel.cloud.reconcile_fleet", variables, inventory=shipped_localhost(options)
+    ) as rulebook:
         wait_until_polling(rulebook, emulator, polls=2)
         emulator.power(keep["id"], "stop")
         rulebook.wait_for("start of keep-1 through the API", lambda: emulator.requests_of(starts) > before)
@@ -403,7 +418,9 @@ def scenario_reconcile_burst(options, emulator):
     def runs():
         return sum(line.startswith("PLAY [") for line in rulebook.lines)
 
-    with Rulebook(options, "reconcile-burst", "hzel.cloud.reconcile_fleet", variables) as rulebook:
+    with Rulebook(
+        options, "reconcile-burst", "hzel.cloud.reconcile_fleet", variables, inventory=shipped_localhost(options)
+    ) as rulebook:
         wait_until_polling(rulebook, emulator, polls=2)
         before = {name: emulator.requests_of(starts % container["id"]) for name, container in containers.items()}
         for container in containers.values():
