@@ -36,8 +36,8 @@ description:
     C(failing_since); C(poll_recovered) (the first good poll after a C(poll_failed)) carries C(failures) and
     C(failing_since). These two have no C(meta.hosts).
   - C(meta.hosts) is the container's hostname, so that C(run_playbook) can limit a play to it; it is left out when
-    more than one visible container holds that hostname (possible with an admin token). A limit is a host pattern:
-    a container named after a group (C(hzel), C(all), C(web)) selects the whole group. A rule that acts on one
+    more than one visible container holds that hostname (possible with an admin token). A limit is a host pattern,
+    so a container named after a group (C(hzel), C(all), C(web)) selects the whole group. A rule that acts on one
     container should pass C(container.id) (as C(hzel_power_id) to the C(hzel.cloud.power) playbook) and drop
     C(meta) with C(eda.builtin.json_filter), as the collection's rulebooks do.
 options:
