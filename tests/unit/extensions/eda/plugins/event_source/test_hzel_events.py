@@ -921,9 +921,7 @@ def kept_warnings(caplog):
 
 
 @pytest.mark.parametrize("field, value", [("created_at", "yesterday"), ("hostname", MARKER), ("state", "paused")])
-def test_a_listed_container_with_a_malformed_record_keeps_its_last_good_record(
-    api, monkeypatch, caplog, field, value
-):
+def test_a_listed_container_with_a_malformed_record_keeps_its_last_good_record(api, monkeypatch, caplog, field, value):
     bad = record(2)
     bad[field] = value
 
