@@ -76,11 +76,11 @@ expect "$(fleet)" "db-1=running fail-1=failed web-1=running web-2=running"
 echo "== a selection that matches nothing fails, naming it"
 must_fail "The selection hzel_power_hosts=wbe matches no host" power -e hzel_power_action=stop -e hzel_power_hosts=wbe
 echo "== no inventory fails, naming the default selection"
-must_fail "The selection hzel (the default) matches no host" \
-    eval 'ansible-playbook hzel.cloud.power -e hzel_power_action=stop >"$work/out" 2>&1'
+no_inventory() { ansible-playbook hzel.cloud.power "$@" >"$work/out" 2>&1; }
+must_fail "The selection hzel (the default) matches no host" no_inventory -e hzel_power_action=stop
 echo "== the API down (the inventory cannot be read) fails"
-must_fail "The selection hzel (the default) matches no host" \
-    eval 'HZEL_API_URL=http://127.0.0.1:9 HZEL_API_RETRIES=0 ansible-playbook -i inventory.hzel.yml hzel.cloud.power -e hzel_power_action=stop >"$work/out" 2>&1'
+api_down() { HZEL_API_URL=http://127.0.0.1:9 HZEL_API_RETRIES=0 power "$@"; }
+must_fail "The selection hzel (the default) matches no host" api_down -e hzel_power_action=stop
 
 echo "== a failed container named in the selection is refused before any change"
 must_fail "holds failed containers (fail-1)" power -e hzel_power_action=stop -e "hzel_power_hosts=web-1:fail-1"
