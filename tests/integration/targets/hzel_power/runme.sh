@@ -10,7 +10,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # hostname=state of every container the token sees, sorted
-fleet() { python ../hzel_fleet/fleet_state.py; }
+fleet() {
+    api GET /api/v1/containers \
+        | python -c 'import json, sys; print(" ".join(sorted("%s=%s" % (c["hostname"], c["state"]) for c in json.load(sys.stdin))))'
+}
 expect() {
     if [ "$1" != "$2" ]; then
         printf 'expected: %s\n     got: %s\n' "$2" "$1" >&2
