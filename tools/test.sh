@@ -112,10 +112,13 @@ stage_changelog() {
 
 stage_collection-docs() {
     (cd "$COLLECTION" && antsibull-docs lint-collection-docs --plugin-docs .)
+    # The pages of the event source, rulebooks and playbooks (which ansible-doc does not read) match their files.
+    "$PY" "$ROOT/tests/eda/docs_pages.py" --check
     "$ROOT/tools/docs_site.sh" "$JOB_WORK/site"
     local page
     for page in hzel_container_module hzel_containers_module hzel_container_info_module hzel_inventory hzel_fleet_role \
-        usage_filter to_fleet_filter docsite/connecting docsite/event_driven_ansible; do
+        usage_filter to_fleet_filter docsite/connecting docsite/event_driven_ansible docsite/hzel_events_source \
+        docsite/eda_rulebooks docsite/playbooks; do
         grep -q "hzel.cloud" "$JOB_WORK/site/build/html/collections/hzel/cloud/$page.html"
     done
     echo "docsite built: $(find "$JOB_WORK/site/build/html" -name '*.html' | wc -l) pages"

@@ -99,6 +99,9 @@ class Rulebook:
             HZEL_API_TOKEN=token,
             ANSIBLE_LOCAL_TEMP=str(self.work / "tmp"),
             ANSIBLE_NOCOLOR="1",
+            # A controller whose default Python cannot run the modules: an inventory's localhost must name
+            # the Python that runs Ansible (an implicit localhost does so by itself).
+            ANSIBLE_PYTHON_INTERPRETER=str(self.work / "no-such-python"),
         )
         self.command = [
             os.path.join(venv_bin, "ansible-rulebook"),
@@ -195,6 +198,14 @@ def check(condition, message):
         raise Failure(message)
 
 
+def shipped_localhost(options):
+    """The collection's own inventory for the rulebooks whose playbooks run on localhost."""
+    inventory = Path(options.collections) / "ansible_collections" / "hzel" / "cloud" / "examples" / "localhost.yml"
+    if not inventory.is_file():
+        raise Failure("the collection ships no %s" % inventory)
+    return inventory
+
+
 def record_rulebook(options, name, **source):
     variables = {
         "startup_events": "none",
@@ -289,6 +300,80 @@ def scenario_restart(options, emulator):
     print("  hzel.cloud.restart_on_threshold restarted big-1 once through hzel.cloud.power (POST .../restart: 1)")
 
 
+def scenario_restart_by_id(options, emulator):
+    """A container named after an inventory group crosses the threshold: it restarts, and no host of the group."""
+    emulator.reset()
+    named_like_group = emulator.create("web")
+    members = [emulator.create("web-1"), emulator.create("web-2")]
+    for container in [named_like_group] + members:
+        emulator.power(container["id"], "start")
+    # The group web holds web-1 and web-2; the container named web is no host of this inventory at all.
+    inventory = Path(options.work) / "restart-by-id.hzel.yml"
+    inventory.parent.mkdir(parents=True, exist_ok=True)
+    inventory.write_text("plugin: hzel.cloud.hzel\ngroups:\n  web: hzel_hostname.startswith('web-')\n")
+    variables = {
+        "hzel_events_interval": 1,
+        "hzel_events_hostnames": ["web"],
+        "hzel_restart_memory_percent": 10,
+        "hzel_restart_margin": 5,
+    }
+    restarts = "POST /api/v1/containers/%s/restart"
+    with Rulebook(
+        options, "restart-by-id", "hzel.cloud.restart_on_threshold", variables, inventory=inventory
+    ) as rulebook:
+        rulebook.wait_for(
+            "restart of web through the API", lambda: emulator.requests_of(restarts % named_like_group["id"]) >= 1
+        )
+        rulebook.wait_for("end of the power playbook", lambda: any("PLAY RECAP" in line for line in rulebook.lines))
+    check(emulator.requests_of(restarts % named_like_group["id"]) == 1, "restart-by-id: web was not restarted once")
+    for member in members:
+        check(
+            emulator.requests_of(restarts % member["id"]) == 0,
+            "restart-by-id: %s, a host of the group web, was restarted" % member["hostname"],
+        )
+    check(any("web is running (restarted)" in line for line in rulebook.lines), "restart-by-id: no report of web")
+    print("  a container named after the group web restarted by its id; web-1 and web-2 (the group) left alone")
+
+
+def scenario_restart_throttle(options, emulator):
+    """restart_on_threshold restarts a container once per period, however often it crosses again; others still."""
+    emulator.reset()
+    first = emulator.create("hot-1")
+    second = emulator.create("hot-2")
+    emulator.power(first["id"], "start")
+    emulator.power(second["id"], "stop")
+    variables = {
+        "hzel_events_interval": 1,
+        "hzel_events_hostnames": ["hot-*"],
+        "hzel_restart_memory_percent": 10,
+        "hzel_restart_margin": 5,
+    }
+    restarts = "POST /api/v1/containers/%s/restart"
+    metrics = "GET /api/v1/containers/%s/metrics"
+    with Rulebook(
+        options, "restart-throttle", "hzel.cloud.restart_on_threshold", variables, inventory=shipped_localhost(options)
+    ) as rulebook:
+        rulebook.wait_for("restart of hot-1", lambda: emulator.requests_of(restarts % first["id"]) >= 1)
+        # hot-1 stops (its reading starts afresh) and runs again: a second crossing, within the period.
+        emulator.power(first["id"], "stop")
+        wait_until_polling(rulebook, emulator, polls=2)
+        emulator.power(first["id"], "start")
+        read = emulator.requests_of(metrics % first["id"])
+        rulebook.wait_for(
+            "a reading of hot-1 running again", lambda: emulator.requests_of(metrics % first["id"]) > read
+        )
+        # Then hot-2 crosses: the rule's actions run in order, so once hot-2 has restarted, a second restart of
+        # hot-1 would already have been made.
+        emulator.power(second["id"], "start")
+        rulebook.wait_for("restart of hot-2", lambda: emulator.requests_of(restarts % second["id"]) >= 1)
+        rulebook.wait_for(
+            "end of both power playbooks", lambda: sum("PLAY RECAP" in line for line in rulebook.lines) >= 2
+        )
+    check(emulator.requests_of(restarts % first["id"]) == 1, "restart-throttle: hot-1 was restarted again")
+    check(emulator.requests_of(restarts % second["id"]) == 1, "restart-throttle: hot-2 was not restarted once")
+    print("  hot-1 crossed the threshold twice and restarted once (once_within per container); hot-2 restarted")
+
+
 def scenario_reconcile(options, emulator):
     """hzel.cloud.reconcile_fleet converges the fleet again when one of its containers stopped."""
     emulator.reset()
@@ -301,7 +386,9 @@ def scenario_reconcile(options, emulator):
     }
     starts = "POST /api/v1/containers/%s/start" % keep["id"]
     before = emulator.requests_of(starts)
-    with Rulebook(options, "reconcile", "hzel.cloud.reconcile_fleet", variables) as rulebook:
+    with Rulebook(
+        options, "reconcile", "hzel.cloud.reconcile_fleet", variables, inventory=shipped_localhost(options)
+    ) as rulebook:
         wait_until_polling(rulebook, emulator, polls=2)
         emulator.power(keep["id"], "stop")
         rulebook.wait_for("start of keep-1 through the API", lambda: emulator.requests_of(starts) > before)
@@ -312,6 +399,40 @@ def scenario_reconcile(options, emulator):
         "reconcile: the provision playbook did not change the fleet",
     )
     print("  hzel.cloud.reconcile_fleet started keep-1 again through hzel.cloud.provision after it stopped")
+
+
+def scenario_reconcile_burst(options, emulator):
+    """reconcile_fleet converges once for a burst of stopped containers (a throttle), not once per event."""
+    emulator.reset()
+    names = ["keep-1", "keep-2", "keep-3"]
+    containers = {name: emulator.create(name) for name in names}
+    for container in containers.values():
+        emulator.power(container["id"], "start")
+    variables = {
+        "hzel_events_interval": 1,
+        "hzel_events_hostnames": ["keep-*"],
+        "hzel_fleet_containers": [{"hostname": name, "state": "running"} for name in names],
+    }
+    starts = "POST /api/v1/containers/%s/start"
+
+    def runs():
+        return sum(line.startswith("PLAY [") for line in rulebook.lines)
+
+    with Rulebook(
+        options, "reconcile-burst", "hzel.cloud.reconcile_fleet", variables, inventory=shipped_localhost(options)
+    ) as rulebook:
+        wait_until_polling(rulebook, emulator, polls=2)
+        before = {name: emulator.requests_of(starts % container["id"]) for name, container in containers.items()}
+        for container in containers.values():
+            emulator.power(container["id"], "stop")
+        rulebook.wait_for("end of the converge", lambda: any("PLAY RECAP" in line for line in rulebook.lines))
+        # Without the throttle, the other two events' converges are queued by now and start right after the
+        # first: some polls more let them show.
+        wait_until_polling(rulebook, emulator, polls=10)
+    check(runs() == 1, "reconcile-burst: %d converges for three containers stopped at once, not 1" % runs())
+    started = {name: emulator.requests_of(starts % c["id"]) - before[name] for name, c in containers.items()}
+    check(started == {name: 1 for name in names}, "reconcile-burst: starts %s" % started)
+    print("  three containers stopped at once: one converge (once_after) started all three")
 
 
 def scenario_refused_token(options, emulator):
@@ -427,7 +548,10 @@ def scenario_hostile(options, emulator):
 SCENARIOS = {
     "events": scenario_events,
     "restart": scenario_restart,
+    "restart-by-id": scenario_restart_by_id,
+    "restart-throttle": scenario_restart_throttle,
     "reconcile": scenario_reconcile,
+    "reconcile-burst": scenario_reconcile_burst,
     "refused": scenario_refused_token,
     "poll-failures": scenario_poll_failures,
     "hostile": scenario_hostile,

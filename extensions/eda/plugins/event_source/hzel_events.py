@@ -13,7 +13,7 @@ description:
   - An ansible-rulebook event source that polls the hzel API's container list every O(interval) seconds and emits
     one event per change it observes between two polls, keyed by container id (a snapshot diff, not a time
     watermark, so clock skew and equal timestamps cannot hide or repeat a change).
-  - Optionally reads the metrics of the running watched containers and emits an event when a reading crosses a
+  - Optionally reads the metrics of the running watched containers and emits an event when a reading reaches a
     threshold, and another when it falls back below the threshold less a margin (hysteresis).
   - Uses the collection's own API client (retries with backoff, C(Retry-After), a deadline per request, reply shape
     checks, token scrubbing); the shared options fall back to the same environment variables as the modules, so the
@@ -36,7 +36,10 @@ description:
     C(failing_since); C(poll_recovered) (the first good poll after a C(poll_failed)) carries C(failures) and
     C(failing_since). These two have no C(meta.hosts).
   - C(meta.hosts) is the container's hostname, so that C(run_playbook) can limit a play to it; it is left out when
-    more than one visible container holds that hostname (possible with an admin token).
+    more than one visible container holds that hostname (possible with an admin token). A limit is a host pattern,
+    so a container named after a group (C(hzel), C(all), C(web)) selects the whole group. A rule that acts on one
+    container should pass C(container.id) (as C(hzel_power_id) to the C(hzel.cloud.power) playbook) and drop
+    C(meta) with C(eda.builtin.json_filter), as the collection's rulebooks do.
 options:
   api_url:
     description:
@@ -99,23 +102,25 @@ options:
       - What the first successful poll emits. V(none) nothing (it is the baseline; a reading already over a
         threshold is taken as exceeded without an event). V(failed) one C(failed) event for each container that is
         failed at start, so that a failure that happened while nothing watched is still reported once, and a
-        C(threshold_exceeded) for each reading over a threshold. V(all) as V(failed), and one C(observed) event for
-        every other watched container.
+        C(threshold_exceeded) for each reading at or over a threshold. V(all) as V(failed), and one C(observed)
+        event for every other watched container.
     type: str
     choices: [none, failed, all]
     default: failed
   thresholds:
     description:
-      - Percentages over which a reading of a running watched container emits C(threshold_exceeded), with the keys
-        C(cpu_percent), C(memory_percent) (C(memory_used_mb) of C(memory_total_mb)) and C(disk_percent)
-        (C(disk_used_gb) of C(disk_total_gb)); each greater than 0 and at most 100.
+      - Percentages at or above which a reading of a running watched container emits C(threshold_exceeded), with
+        the keys C(cpu_percent), C(memory_percent) (C(memory_used_mb) of C(memory_total_mb)) and C(disk_percent)
+        (C(disk_used_gb) of C(disk_total_gb)); each greater than 0 and at most 100, so that a threshold of 100
+        fires on a full reading.
       - Metrics are read only when this is set, and only for running watched containers.
     type: dict
     default: {}
   threshold_margin:
     description:
-      - A container over a threshold emits C(threshold_cleared) once its reading is at or below the threshold less
-        this many percentage points, and only then can exceed it again. At least 0 and less than every threshold.
+      - A container at or over a threshold emits C(threshold_cleared) once its reading is below the threshold and
+        at or below the threshold less this many percentage points, and only then can exceed it again. At least 0
+        and less than every threshold.
     type: float
     default: 5
   metrics_workers:
@@ -139,7 +144,9 @@ notes:
   - "Only validated data is emitted: hostnames are DNS labels, ids UUIDs, states one of the four, the spec fields
     integers, C(created_at) a timestamp, metrics finite numbers, and C({{), C({%) and C({#) in an error text are
     broken up (C({ {)), so no field of an event can be a Jinja2 template when a playbook reads C(ansible_eda.event).
-    A record that fails these checks is skipped, with one warning per poll."
+    A record that fails these checks is skipped, with one warning per poll; but for a container seen before whose
+    id is still listed, its last good record stands (one warning, until a good record comes), so a malformed
+    record never makes it vanish and appear again."
   - An argument that is not one of these (or starts with C(eda_), which ansible-rulebook adds) ends the source with
     a message naming the nearest one.
 """
@@ -212,6 +219,7 @@ from ansible_collections.hzel.cloud.plugins.module_utils._transport import (  # 
     HzelAuthError,
     HzelError,
     Scrubber,
+    plain_number,
 )
 
 logger = logging.getLogger("hzel.cloud.hzel_events")
@@ -282,6 +290,12 @@ class Settings(NamedTuple):
     poll_failures: int
 
 
+def _bounds(spec: Argument) -> str:
+    """The bounds of a number argument, as check_number words them."""
+    low = "%s %s" % ("at least" if spec.low_inclusive else "greater than", plain_number(spec.low or 0))
+    return "%s and at most %s" % (low, plain_number(spec.high or 0))
+
+
 def _convert(name: str, spec: Argument, value: Any) -> Any:
     """A value of the argument's type (strings from the environment or a template converted), or InvalidParameters."""
     shown = "a value" if name == "api_token" else repr(value)
@@ -297,9 +311,14 @@ def _convert(name: str, spec: Argument, value: Any) -> Any:
                 value = int(value.strip()) if spec.type == "int" else float(value.strip())
             except ValueError:
                 raise InvalidParameters("%s must be a number, got %s" % (name, shown)) from None
-        if spec.type == "float" and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        return check_number(name, value, spec.low, spec.high, spec.type == "int", spec.low_inclusive)
+        try:
+            if spec.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            return check_number(name, value, spec.low, spec.high, spec.type == "int", spec.low_inclusive)
+        except OverflowError:  # an integer too large for a float: out of every bound
+            raise InvalidParameters(
+                "%s must be %s, got a number of %d digits" % (name, _bounds(spec), len(str(abs(value))))
+            ) from None
     if spec.type == "str":
         if not isinstance(value, str):
             raise InvalidParameters("%s must be a string, got %s" % (name, shown))
@@ -514,6 +533,8 @@ class Snapshot(NamedTuple):
     records: Dict[str, Dict[str, Any]]
     hostname_counts: Dict[str, int]
     skipped: List[str]
+    # Listed containers whose record failed the checks: id -> why; their last good record stands in.
+    kept: Dict[str, str]
 
 
 class HzelEventSource:
@@ -524,6 +545,8 @@ class HzelEventSource:
         self.scrub = Scrubber(settings.api.get("api_token"))
         self.known: Optional[Dict[str, Dict[str, Any]]] = None
         self.exceeded: Dict[str, Set[str]] = {}
+        # Ids whose malformed record was already warned about (and still is malformed).
+        self.malformed: Set[str] = set()
         self.failed_polls = 0
         self.failing_since: Optional[str] = None
         self.reported_failure = False
@@ -555,6 +578,21 @@ class HzelEventSource:
                 "" if len(snapshot.skipped) == 1 else "s",
                 "; ".join(snapshot.skipped[:5]),
             )
+        newly_kept = sorted(
+            (snapshot.records[container_id]["hostname"], problem)
+            for container_id, problem in snapshot.kept.items()
+            if container_id not in self.malformed
+        )
+        if newly_kept:
+            logger.warning(
+                "%s: %d listed container%s sent a record that does not match the API reference; the last good "
+                "record stands until a good one comes (%s)",
+                SOURCE,
+                len(newly_kept),
+                "" if len(newly_kept) == 1 else "s",
+                "; ".join("%s: %s" % item for item in newly_kept[:5]),
+            )
+        self.malformed = set(snapshot.kept)
         startup = self.known is None
         events.extend(self.container_events(snapshot, observed_at, startup))
         if self.metrics_enabled:
@@ -573,6 +611,8 @@ class HzelEventSource:
         records: Dict[str, Dict[str, Any]] = {}
         hostname_counts: Dict[str, int] = {}
         skipped = []
+        kept: Dict[str, str] = {}
+        known = self.known or {}
         for index, item in enumerate(data):
             hostname = item.get("hostname") if isinstance(item, dict) else None
             if isinstance(hostname, str):
@@ -581,12 +621,19 @@ class HzelEventSource:
             if problem is None and item["id"] in records:
                 problem = "a second record with the same id"
             if problem:
-                skipped.append("data[%d]: %s" % (index, problem))
+                container_id = item.get("id") if isinstance(item, dict) else None
+                if is_container_id(container_id) and container_id in known and container_id not in records:
+                    # Still listed, so still there: a malformed record is no reason to report it vanished (and
+                    # created again at the next good one).
+                    records[container_id] = known[container_id]
+                    kept[container_id] = problem
+                else:
+                    skipped.append("data[%d]: %s" % (index, problem))
                 continue
             if not any(fnmatch.fnmatchcase(item["hostname"], pattern) for pattern in self.settings.hostnames):
                 continue
             records[item["id"]] = {field: item[field] for field in RECORD_FIELDS}
-        return Snapshot(records, hostname_counts, skipped)
+        return Snapshot(records, hostname_counts, skipped, kept)
 
     def raise_if_refused(self, exc: HzelError) -> None:
         if isinstance(exc, HzelAuthError) or exc.status in (401, 403):
@@ -685,10 +732,10 @@ class HzelEventSource:
                 if threshold is None:
                     continue
                 value = reading[metric]
-                if metric not in exceeded and value > threshold:
+                if metric not in exceeded and value >= threshold:
                     exceeded.add(metric)
                     kind = "threshold_exceeded"
-                elif metric in exceeded and value <= threshold - self.settings.threshold_margin:
+                elif metric in exceeded and value < threshold and value <= threshold - self.settings.threshold_margin:
                     exceeded.discard(metric)
                     kind = "threshold_cleared"
                 else:

@@ -851,3 +851,119 @@ def test_on_cores_with_secret_masking_the_token_is_registered_with_core(api, mon
     asyncio.run(body())
     assert api.list_requests == 1
     assert secrets.mask_secrets("echoed %s" % token) == "echoed $REDACTED$"
+
+
+# --- thresholds at their bounds ---------------------------------------------------------------------------
+def test_a_reading_at_the_threshold_fires_so_that_a_threshold_of_100_can(api, monkeypatch):
+    api.containers = [record(1)]
+    wid = uuid(1)
+
+    async def scenario(run):
+        api.metrics[wid] = reading(memory=50)
+        assert await run.first() == []
+        api.metrics[wid] = reading(memory=100)
+        events = await run.poll()
+        assert kinds(events) == [("threshold_exceeded", "web-1")]
+        assert (events[0]["hzel"]["value"], events[0]["hzel"]["threshold"]) == (100.0, 100.0)
+        api.metrics[wid] = reading(memory=95)
+        assert kinds(await run.poll()) == [("threshold_cleared", "web-1")]
+
+    drive(monkeypatch, {"thresholds": {"memory_percent": 100}}, scenario)
+
+
+def test_a_reading_held_at_the_threshold_with_no_margin_fires_once(api, monkeypatch):
+    api.containers = [record(1)]
+    wid = uuid(1)
+
+    async def scenario(run):
+        api.metrics[wid] = reading(memory=10)
+        assert await run.first() == []
+        api.metrics[wid] = reading(memory=80)
+        assert kinds(await run.poll()) == [("threshold_exceeded", "web-1")]
+        assert await run.poll() == []
+        assert await run.poll() == []
+        api.metrics[wid] = reading(memory=79)
+        assert kinds(await run.poll()) == [("threshold_cleared", "web-1")]
+
+    drive(monkeypatch, {"thresholds": {"memory_percent": 80}, "threshold_margin": 0}, scenario)
+
+
+# --- numbers too large for a float ------------------------------------------------------------------------
+HUGE = 10**400
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ({"interval": HUGE}, "interval must be at least 1 and at most 3600, got a number of 401 digits"),
+        ({"interval": -HUGE}, "interval must be at least 1 and at most 3600, got a number of 401 digits"),
+        ({"threshold_margin": HUGE}, "threshold_margin must be at least 0 and at most 100, got a number of 401"),
+        ({"thresholds": {"cpu_percent": HUGE}}, "thresholds.cpu_percent must be greater than 0 and at most 100"),
+        ({"api_timeout": HUGE}, "api_timeout must be greater than 0 and at most 3600, got a number of 401 digits"),
+        ({"api_retries": HUGE}, "api_retries must be at least 0 and at most 20, got a number of 401 digits"),
+        ({"metrics_workers": HUGE}, "metrics_workers must be at least 1 and at most 64, got a number of 401"),
+        ({"poll_failures": HUGE}, "poll_failures must be at least 1 and at most 1000, got a number of 401"),
+        ({"interval": "9" * 400}, "interval must be a finite number"),
+    ],
+)
+def test_a_number_too_large_for_a_float_ends_the_source_with_one_clear_message(args, message):
+    arguments = {"api_token": TOKEN}
+    arguments.update(args)
+    with pytest.raises(hzel_events.InvalidParameters) as failure:
+        asyncio.run(hzel_events.main(asyncio.Queue(), arguments))
+    assert message in str(failure.value)
+    assert len(str(failure.value)) < 200
+
+
+# --- a listed container with a malformed record -----------------------------------------------------------
+def kept_warnings(caplog):
+    return [r.getMessage() for r in caplog.records if "the last good record stands" in r.getMessage()]
+
+
+@pytest.mark.parametrize("field, value", [("created_at", "yesterday"), ("hostname", MARKER), ("state", "paused")])
+def test_a_listed_container_with_a_malformed_record_keeps_its_last_good_record(api, monkeypatch, caplog, field, value):
+    bad = record(2)
+    bad[field] = value
+
+    async def scenario(run):
+        api.containers = [record(1), record(2)]
+        assert await run.first() == []
+        api.containers = [record(1), bad]
+        assert await run.poll() == []
+        assert await run.poll() == []
+        warnings = kept_warnings(caplog)
+        assert len(warnings) == 1
+        assert "web-2: %s" % field in warnings[0] and MARKER not in warnings[0]
+        # Back to a good record: nothing happened to it.
+        api.containers = [record(1), record(2)]
+        assert await run.poll() == []
+        # Malformed again later: warned again, once.
+        api.containers = [record(1), bad]
+        assert await run.poll() == []
+        assert len(kept_warnings(caplog)) == 2
+        # A change seen once its record is good again, against the last good record.
+        api.containers = [record(1), record(2, state="stopped")]
+        assert kinds(await run.poll()) == [("state_changed", "web-2")]
+        # No longer listed: it vanished, once.
+        api.containers = [record(1)]
+        events = await run.poll()
+        assert kinds(events) == [("vanished", "web-2")]
+        assert events[0]["hzel"]["container"]["state"] == "stopped"
+
+    caplog.set_level(logging.WARNING)
+    drive(monkeypatch, {"startup_events": "none"}, scenario)
+
+
+def test_a_malformed_record_of_a_running_container_keeps_its_threshold_state(api, monkeypatch):
+    wid = uuid(1)
+
+    async def scenario(run):
+        api.containers = [record(1)]
+        api.metrics[wid] = reading(memory=95)
+        assert kinds(await run.first()) == [("threshold_exceeded", "web-1")]
+        api.containers = [record(1, created_at="2026-13-45T00:00:00Z")]
+        assert await run.poll() == []
+        api.containers = [record(1)]
+        assert await run.poll() == []
+
+    drive(monkeypatch, {"thresholds": {"memory_percent": 90}}, scenario)
