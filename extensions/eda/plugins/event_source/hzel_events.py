@@ -69,11 +69,49 @@ options:
         E(HZEL_API_RETRIES) is used. A poll whose list request still fails is a failed poll (see O(poll_failures)).
     type: int
     default: 5
+  api_rate_limit:
+    description:
+      - The most requests per second that the source sends, the list and the metrics requests together; unset means
+        no limit of its own. A token bucket (a burst of up to one second's worth, at most 10). The budget is this
+        source's own; several activations send up to the sum of their limits. Greater than 0 and at most 10000. If
+        not set, the value of E(HZEL_API_RATE_LIMIT) is used.
+    type: float
   interval:
     description:
       - Seconds from the start of one poll to the start of the next; at least 1 and at most 3600.
     type: float
     default: 30
+  metrics_interval:
+    description:
+      - With O(thresholds), the seconds between two readings of one container's metrics; not below O(interval), at
+        most 86400. Defaults to O(interval) (every running watched container is read at every poll).
+      - "The readings are spread over the polls, not made in one burst: each poll reads the next
+        C(ceil(N * interval / metrics_interval)) of the N running watched containers, in turn, so that each is read
+        about once per O(metrics_interval) while the list (and so every state change) is still read every
+        O(interval)."
+      - "Cost, in requests per second: C(1 / interval + N / metrics_interval). A reading that crosses a threshold
+        is seen within about O(metrics_interval) + O(interval)."
+    type: float
+  shard:
+    description:
+      - "Watch only the containers of one shard of the fleet: O(shard.count) shards, this source taking the one of
+        index O(shard.index) (counting from 0). A container belongs to the shard whose index is the CRC-32 of its
+        hostname's UTF-8 bytes modulo O(shard.count), the same rule as the inventory plugin's O(shard); containers
+        created later never move an existing one to another shard."
+      - Several activations with the same O(shard.count) and each O(shard.index) split one fleet between them; each
+        reads metrics for, and emits events of, its own shard's containers only.
+      - An O(shard.index) not below O(shard.count), a O(shard.count) below 1 or above 1000, or another key ends the
+        source before any request.
+    type: dict
+    suboptions:
+      count:
+        description: How many shards the fleet is split into, from 1 to 1000.
+        type: int
+        required: true
+      index:
+        description: The shard this source takes, from 0 to O(shard.count) minus 1.
+        type: int
+        required: true
   state:
     description:
       - Emit container events only for containers in one of these states (after the change; for C(vanished), the
@@ -139,8 +177,8 @@ notes:
     O(interval)) gives no event, and of the changes made while the source is not running only what O(startup_events)
     reports is seen (a container created and removed meanwhile is never seen)."
   - "What it costs: one request per poll, plus, with O(thresholds), one metrics request per running watched
-    container per poll. A failed poll emits nothing and keeps the last snapshot, so the first good poll after it
-    reports every change since, once."
+    container every O(metrics_interval) (by default every poll), spread over the polls. A failed poll emits
+    nothing and keeps the last snapshot, so the first good poll after it reports every change since, once."
   - "Only validated data is emitted: hostnames are DNS labels, ids UUIDs, states one of the four, the spec fields
     integers, C(created_at) a timestamp, metrics finite numbers, and C({{), C({%) and C({#) in an error text are
     broken up (C({ {)), so no field of an event can be a Jinja2 template when a playbook reads C(ansible_eda.event).
@@ -172,6 +210,7 @@ EXAMPLES = r"""
 """
 
 import asyncio  # noqa: E402
+import bisect  # noqa: E402
 import datetime  # noqa: E402
 import fnmatch  # noqa: E402
 import logging  # noqa: E402
@@ -208,6 +247,7 @@ from ansible_collections.hzel.cloud.plugins.module_utils._containers import (  #
 )
 from ansible_collections.hzel.cloud.plugins.module_utils._options import (  # noqa: E402
     API_OPTIONS,
+    RATE_OPTIONS,
     SPEC_FIELDS,
     InvalidParameters,
     build_client,
@@ -215,6 +255,7 @@ from ansible_collections.hzel.cloud.plugins.module_utils._options import (  # no
     unknown_keys,
 )
 from ansible_collections.hzel.cloud.plugins.module_utils._plan import is_hostname  # noqa: E402
+from ansible_collections.hzel.cloud.plugins.module_utils._shard import Shard, parse_shard  # noqa: E402
 from ansible_collections.hzel.cloud.plugins.module_utils._transport import (  # noqa: E402
     HzelAuthError,
     HzelError,
@@ -260,9 +301,11 @@ ARGUMENTS: Dict[str, Argument] = {
     # count's inclusively.
     **{
         name: Argument(spec.type, spec.default, spec.env, spec.low, spec.high, low_inclusive=spec.type == "int")
-        for name, spec in API_OPTIONS.items()
+        for name, spec in list(API_OPTIONS.items()) + list(RATE_OPTIONS.items())
     },
     "interval": Argument("float", 30.0, None, 1, 3600),
+    "metrics_interval": Argument("float", None, None, 1, 86400),
+    "shard": Argument("dict", None),
     "state": Argument("list", list(CONTAINER_STATES), choices=CONTAINER_STATES),
     "hostnames": Argument("list", ["*"]),
     "events": Argument("list", list(EVENT_TYPES), choices=EVENT_TYPES),
@@ -288,6 +331,8 @@ class Settings(NamedTuple):
     threshold_margin: float
     metrics_workers: int
     poll_failures: int
+    metrics_interval: float = 30.0
+    shard: Optional[Shard] = None
 
 
 def _bounds(spec: Argument) -> str:
@@ -378,9 +423,25 @@ def parse_arguments(args: Dict[str, Any], environ: Optional[Mapping[str, str]] =
         raise InvalidParameters(
             "threshold_margin must be less than every threshold (a reading could never clear), got %r" % margin
         )
+    metrics_interval = values["metrics_interval"]
+    if metrics_interval is None:
+        metrics_interval = values["interval"]
+    elif metrics_interval < values["interval"]:
+        raise InvalidParameters(
+            "metrics_interval must not be below interval (%s s): a container's metrics are read at most once a poll, "
+            "got %s" % (plain_number(values["interval"]), plain_number(metrics_interval))
+        )
+    shard_given = given.get("shard")
+    if isinstance(shard_given, dict):
+        # Rulebook variables arrive as text when templated: whole numbers written with digits are taken as such.
+        shard_given = {
+            key: int(value) if isinstance(value, str) and value.strip().isdigit() else value
+            for key, value in shard_given.items()
+        }
+    shard = parse_shard(shard_given)
     if not values["api_token"]:
         raise HzelAuthError("No hzel API token was given: set api_token or the HZEL_API_TOKEN environment variable")
-    api = {name: values[name] for name in API_OPTIONS}
+    api = {name: values[name] for name in list(API_OPTIONS) + list(RATE_OPTIONS)}
     return Settings(
         api=api,
         interval=values["interval"],
@@ -392,6 +453,8 @@ def parse_arguments(args: Dict[str, Any], environ: Optional[Mapping[str, str]] =
         threshold_margin=float(margin),
         metrics_workers=values["metrics_workers"],
         poll_failures=values["poll_failures"],
+        metrics_interval=float(metrics_interval),
+        shard=shard,
     )
 
 
@@ -550,6 +613,8 @@ class HzelEventSource:
         self.failed_polls = 0
         self.failing_since: Optional[str] = None
         self.reported_failure = False
+        # The (hostname, id) of the last container whose metrics were read: the next poll goes on after it.
+        self.metrics_last: Optional[Tuple[str, str]] = None
         self.metrics_enabled = bool(settings.thresholds) and (
             "running" in settings.states and bool({"threshold_exceeded", "threshold_cleared"} & set(settings.events))
         )
@@ -632,6 +697,8 @@ class HzelEventSource:
                 continue
             if not any(fnmatch.fnmatchcase(item["hostname"], pattern) for pattern in self.settings.hostnames):
                 continue
+            if self.settings.shard and not self.settings.shard.holds(item["hostname"]):
+                continue
             records[item["id"]] = {field: item[field] for field in RECORD_FIELDS}
         return Snapshot(records, hostname_counts, skipped, kept)
 
@@ -713,10 +780,29 @@ class HzelEventSource:
                 del self.exceeded[container_id]
         return [event for event in found if event is not None]
 
+    def metrics_turn(self, running: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        """The running containers (sorted) whose metrics this poll reads: all of them when metrics_interval is the
+        poll interval; else the next ceil(N * interval / metrics_interval) after the last one read, in turn, so
+        that each is read about once per metrics_interval and the readings are spread over the polls."""
+        if not running:
+            return []
+        share = self.settings.interval / self.settings.metrics_interval
+        count = min(len(running), math.ceil(len(running) * share - 1e-9))
+        if count == len(running):
+            self.metrics_last = None
+            return running
+        keys = [(record["hostname"], record["id"]) for record in running]
+        start = bisect.bisect_right(keys, self.metrics_last) if self.metrics_last else 0
+        chosen = [running[(start + offset) % len(running)] for offset in range(count)]
+        self.metrics_last = keys[(start + count - 1) % len(running)]
+        return sorted(chosen, key=lambda record: (record["hostname"], record["id"]))
+
     async def threshold_events(self, snapshot: Snapshot, observed_at: str, startup: bool) -> List[Dict[str, Any]]:
-        running = sorted(
-            (record for record in snapshot.records.values() if record["state"] == "running"),
-            key=lambda record: (record["hostname"], record["id"]),
+        running = self.metrics_turn(
+            sorted(
+                (record for record in snapshot.records.values() if record["state"] == "running"),
+                key=lambda record: (record["hostname"], record["id"]),
+            )
         )
         readings = await asyncio.gather(*(self.read_metrics(record["id"]) for record in running))
         found: List[Dict[str, Any]] = []

@@ -744,6 +744,13 @@ def test_cancellation_between_polls_ends_the_source(api, monkeypatch):
         ({"validate_certs": "maybe"}, "validate_certs must be true or false"),
         ({"api_retries": "many"}, "api_retries must be a number"),
         ({"hostnames": []}, "hostnames must be a non-empty list"),
+        ({"interval": 10, "metrics_interval": 5}, "metrics_interval must not be below interval (10 s)"),
+        ({"metrics_interval": 10**400}, "metrics_interval must be at least 1 and at most 86400"),
+        ({"shard": {"count": 3, "index": 3}}, "shard.index must be from 0 to 2"),
+        ({"shard": {"count": 3}}, "shard needs index"),
+        ({"shard": {"count": 3, "index": 0, "cont": 1}}, "'cont' (did you mean 'count'?)"),
+        ({"api_rate_limit": 0}, "api_rate_limit must be greater than 0"),
+        ({"api_rate_limit": "fast"}, "api_rate_limit must be a number"),
     ],
 )
 def test_bad_arguments_end_the_source_naming_the_argument(args, message):
@@ -769,6 +776,7 @@ def test_the_shared_options_fall_back_to_the_modules_environment_variables():
             "HZEL_VALIDATE_CERTS": "false",
             "HZEL_API_TIMEOUT": "7.5",
             "HZEL_API_RETRIES": "2",
+            "HZEL_API_RATE_LIMIT": "12.5",
         },
     )
     assert settings.api == {
@@ -777,6 +785,7 @@ def test_the_shared_options_fall_back_to_the_modules_environment_variables():
         "validate_certs": False,
         "api_timeout": 7.5,
         "api_retries": 2,
+        "api_rate_limit": 12.5,
     }
     given = hzel_events.parse_arguments(
         {"api_url": "https://other", "api_retries": 0},
@@ -967,3 +976,84 @@ def test_a_malformed_record_of_a_running_container_keeps_its_threshold_state(api
         assert await run.poll() == []
 
     drive(monkeypatch, {"thresholds": {"memory_percent": 90}}, scenario)
+
+
+# --- metrics on a budget, shards, api_rate_limit ------------------------------------------------------------
+def test_metrics_interval_reads_each_container_once_per_metrics_interval_spread_over_the_polls(api, monkeypatch):
+    api.containers = [record(number) for number in range(1, 13)]
+
+    async def scenario(run):
+        per_poll = []
+        seen = len(api.metrics_requests)
+        await run.first()
+        for _poll in range(8):
+            per_poll.append(api.metrics_requests[seen:])
+            seen = len(api.metrics_requests)
+            await run.poll()
+        # 12 containers, a poll every 5 s, each read every 20 s: 3 readings a poll, every container once in 4 polls.
+        assert [len(batch) for batch in per_poll] == [3] * 8
+        for start in (0, 4):
+            assert sorted(sum(per_poll[start : start + 4], [])) == sorted(uuid(number) for number in range(1, 13))
+        assert api.list_requests == 9
+
+    drive(monkeypatch, {"interval": 5, "metrics_interval": 20, "thresholds": {"cpu_percent": 50}}, scenario)
+
+
+def test_a_reading_over_a_threshold_is_seen_within_metrics_interval(api, monkeypatch):
+    api.containers = [record(number) for number in range(1, 11)]
+
+    async def scenario(run):
+        await run.first()
+        api.metrics[uuid(7)] = reading(cpu=95.0)
+        events = []
+        for _poll in range(5):  # metrics_interval / interval polls, and one more
+            events.extend(await run.poll())
+        assert kinds(events) == [("threshold_exceeded", "web-7")]
+
+    drive(
+        monkeypatch,
+        {"interval": 2, "metrics_interval": 10, "thresholds": {"cpu_percent": 90}, "startup_events": "none"},
+        scenario,
+    )
+
+
+def test_a_shard_watches_reads_and_emits_only_its_own_containers(api, monkeypatch):
+    import zlib
+
+    api.containers = [record(number) for number in range(1, 21)]
+    mine = sorted(r["hostname"] for r in api.containers if zlib.crc32(r["hostname"].encode("utf-8")) % 3 == 1)
+    ids = {r["hostname"]: r["id"] for r in api.containers}
+
+    async def scenario(run):
+        events = await run.first()
+        assert sorted(hostname for _kind, hostname in kinds(events)) == mine
+        assert sorted(api.metrics_requests) == sorted(ids[name] for name in mine)
+        for item in api.containers:
+            item["state"] = "stopped"
+        events = await run.poll()
+        assert sorted(hostname for _kind, hostname in kinds(events)) == mine
+
+    drive(
+        monkeypatch,
+        {"shard": {"count": "3", "index": 1}, "startup_events": "all", "thresholds": {"cpu_percent": 90}},
+        scenario,
+    )
+
+
+def test_api_rate_limit_reaches_the_source_s_client(api, monkeypatch):
+    built = []
+    real = hzel_events.build_client
+
+    def recording(options, **kwargs):
+        client = real(options, **kwargs)
+        built.append(client.transport.gate.rate_limit)
+        return client
+
+    monkeypatch.setattr(hzel_events, "build_client", recording)
+    monkeypatch.setenv("HZEL_API_RATE_LIMIT", "3.5")
+
+    async def scenario(run):
+        await run.first()
+
+    drive(monkeypatch, {}, scenario)
+    assert built == [3.5]
