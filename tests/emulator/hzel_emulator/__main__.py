@@ -65,9 +65,17 @@ def parse_args(argv=None, prog="hzel_emulator"):
         action="store_true",
         help="with --budget, also the X-RateLimit-* headers GitHub sends (X-RateLimit-Reset in UNIX time)",
     )
+    parser.add_argument(
+        "--budget-quiet",
+        action="store_true",
+        help="with --budget, no budget headers: a spent budget shows only as 429 with Retry-After, as APIs that do "
+        "not tell their budget answer",
+    )
     args = parser.parse_args(argv)
-    if args.budget_x_headers and args.budget is None:
-        parser.error("--budget-x-headers needs --budget")
+    if (args.budget_x_headers or args.budget_quiet) and args.budget is None:
+        parser.error("--budget-x-headers and --budget-quiet need --budget")
+    if args.budget_x_headers and args.budget_quiet:
+        parser.error("--budget-x-headers and --budget-quiet exclude each other")
     return args
 
 
@@ -241,7 +249,7 @@ def main(argv=None, prog="hzel_emulator"):
         gateway = Gateway(store, args.ssh_dir or default_directory(args.db), args.ssh_port, args.boot_seconds)
     # A bounded graceful shutdown: an abandoned slow request never keeps a stopped emulator alive.
     config = uvicorn.Config(
-        create_app(store, Budget(*args.budget, x_headers=args.budget_x_headers) if args.budget else None),
+        create_app(store, Budget(*args.budget, x_headers=args.budget_x_headers, quiet=args.budget_quiet) if args.budget else None),
         host=args.host,
         port=args.port,
         log_level=args.log_level,

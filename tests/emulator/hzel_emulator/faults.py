@@ -166,10 +166,13 @@ class Budget:
     is the bearer token, else the session cookie, else (no credential) the client's address.
     """
 
-    def __init__(self, limit, seconds, x_headers=False, clock=time.time):
+    def __init__(self, limit, seconds, x_headers=False, clock=time.time, quiet=False):
         self.limit = limit
         self.seconds = seconds
         self.x_headers = x_headers
+        self.quiet = quiet
+        # How many requests the budget refused (429), for GET /_emulator/stats.
+        self.refused = 0
         self._clock = clock
         self._lock = threading.Lock()
         self._windows = {}
@@ -199,6 +202,8 @@ class Budget:
             admitted = used < self.limit
             if admitted:
                 used += 1
+            else:
+                self.refused += 1
             self._windows[key] = (ends, used)
         remaining = self.limit - used
         wait = max(1, math.ceil(ends - now))
@@ -215,11 +220,14 @@ class Budget:
                 (b"x-ratelimit-used", str(used).encode()),
                 (b"x-ratelimit-resource", b"core"),
             ]
+        if self.quiet:
+            headers = []
         return admitted, headers, wait
 
     def reset(self):
         with self._lock:
             self._windows = {}
+            self.refused = 0
 
 
 class Faults:
@@ -265,7 +273,10 @@ class Faults:
             by_method = Counter()
             for key, value in self.requests.items():
                 by_method[key.split(" ", 1)[0]] += value
-            return {"total": total, "by_method": dict(by_method), "by_request": dict(self.requests)}
+            counted = {"total": total, "by_method": dict(by_method), "by_request": dict(self.requests)}
+        if self.budget is not None:
+            counted["budget_refused"] = self.budget.refused
+        return counted
 
     def reset_stats(self):
         with self._lock:

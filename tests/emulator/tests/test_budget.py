@@ -67,6 +67,18 @@ def test_the_github_forms_give_the_reset_in_unix_time(budgeted):
     assert _limits(response)["remaining"] == "2"
 
 
+@pytest.mark.parametrize("budgeted", [["--budget-quiet"]], indirect=True)
+def test_a_quiet_budget_tells_nothing_until_it_answers_429_and_the_stats_count_the_refusals(budgeted):
+    seen = [budgeted.api("GET", "/containers") for _attempt in range(5)]
+    assert [response.status_code for response in seen] == [200, 200, 200, 429, 429]
+    assert not any(_limits(response) or _limits(response, "x-ratelimit-") for response in seen)
+    assert 1 <= int(seen[-1].headers["Retry-After"]) <= 100
+    stats = budgeted.control("GET", "/stats")
+    assert stats["budget_refused"] == 2 and stats["total"] == 5
+    budgeted.control("POST", "/reset")
+    assert budgeted.control("GET", "/stats")["budget_refused"] == 0
+
+
 def test_without_a_budget_replies_carry_no_ratelimit_headers(emulator):
     response = emulator.api("GET", "/containers")
     assert response.status_code == 200 and not _limits(response) and not _limits(response, "x-ratelimit-")
