@@ -249,7 +249,10 @@ def main(argv=None, prog="hzel_emulator"):
         gateway = Gateway(store, args.ssh_dir or default_directory(args.db), args.ssh_port, args.boot_seconds)
     # A bounded graceful shutdown: an abandoned slow request never keeps a stopped emulator alive.
     config = uvicorn.Config(
-        create_app(store, Budget(*args.budget, x_headers=args.budget_x_headers, quiet=args.budget_quiet) if args.budget else None),
+        create_app(
+            store,
+            Budget(*args.budget, x_headers=args.budget_x_headers, quiet=args.budget_quiet) if args.budget else None,
+        ),
         host=args.host,
         port=args.port,
         log_level=args.log_level,
