@@ -36,8 +36,9 @@ HOSTS = 10000
 ROUNDS = 5
 FIELDS = ("id", "user_id", "hostname", "state", "cpu_cores", "memory_mb", "disk_gb", "created_at")
 METRICS_LATENCY = 0.020
-METRICS_WORKERS = (8, 16, 32, 64)
-ROUNDS_METRICS = 3
+# BENCH_METRICS_WORKERS="32" (space-separated) and BENCH_ROUNDS narrow a run to what is being measured.
+METRICS_WORKERS = tuple(int(w) for w in os.environ.get("BENCH_METRICS_WORKERS", "8 16 32 64").split())
+ROUNDS_METRICS = int(os.environ.get("BENCH_ROUNDS", "3"))
 METRICS = {"cpu_percent": 12.4, "memory_used_mb": 203, "memory_total_mb": 512, "disk_used_gb": 4.1, "disk_total_gb": 18}
 
 
