@@ -207,7 +207,7 @@ if HAS_REQUESTS:
                 hash(key)
             except TypeError:
                 key = None
-            if key is not None and self._checked.get(key) is conn and conn.pool is not None:
+            if key is not None and self._checked.get(key) is conn and getattr(conn, "pool", None) is not None:
                 return
             super().cert_verify(conn, url, verify, cert)
             if key is not None:
@@ -227,7 +227,7 @@ if HAS_REQUESTS:
         def build_response(self, req: Any, resp: Any) -> Any:
             """requests' response, without reading cookies: the API sets none and nothing here would send them."""
             response = Response()
-            response.status_code = getattr(resp, "status", None)
+            response.status_code = resp.status
             response.headers = CaseInsensitiveDict(getattr(resp, "headers", {}))
             response.encoding = get_encoding_from_headers(response.headers)
             response.raw = resp
