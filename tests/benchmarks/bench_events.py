@@ -9,7 +9,12 @@
   container changing every 10 polls, against the same after 100 polls (garbage collected first);
 - delay from a change to its event on the queue at interval 1, median and worst over 20 changes made at
   random points of the poll cycle (the source alone; the eda stage of tools/test.sh measures the same
-  through ansible-rulebook).
+  through ansible-rulebook);
+- metrics on a budget: 1,000 running containers with thresholds, interval 5, metrics_interval 60, in
+  virtual time (each pause is one interval): requests per second against the goal 1/interval +
+  1000/metrics_interval, and the delay from a reading crossing a threshold (set through the emulator's
+  scripted load at a random point of the poll cycle, for a container drawn at random, seeded) to its
+  event, worst of 10, against the goal metrics_interval + interval.
 
 The source runs in this process, driven through main() with an asyncio queue. Needs EMULATOR_URL
 (tools/bench.sh starts an emulator) and the collection under COLLECTIONS_DIR.
@@ -122,6 +127,85 @@ def main():
     hzel_events._pause = original_pause
     print("delay from a change to its event at interval 1 (the source alone), 20 changes: ", end="", flush=True)
     print(delay_figures(hzel_events, url, args, target))
+    budget_figures(hzel_events, url, args, containers)
+    hzel_events._pause = original_pause
+
+
+def budget_figures(hzel_events, url, args, containers, interval=5.0, metrics_interval=60.0, trials=10):
+    """Requests per second and threshold-to-event delay with metrics_interval, in virtual time."""
+    rng = random.Random(20261204)
+    call(url + "/_emulator/metrics", "DELETE")
+    for item in containers:
+        if item["state"] != "running":
+            call("%s/api/v1/containers/%s/start" % (url, item["id"]), "POST", token=TOKEN)
+    # A load well under the threshold for every container, then one crossing at a time.
+    call(url + "/_emulator/metrics", "POST", {"hostname_pattern": "*", "memory_percent": 40, "jitter": False})
+    chosen = rng.sample(containers, trials)
+    state = {"poll": 0, "trial": 0, "set_at": None, "delays": [], "requests_from": None}
+    polls_needed = int(trials * (metrics_interval / interval + 2)) + 4
+
+    class Queue:
+        async def put(self, event):
+            hzel = event["hzel"]
+            trial = state["trial"]
+            if (
+                hzel["type"] == "threshold_exceeded"
+                and trial < trials
+                and hzel["container"]["id"] == chosen[trial]["id"]
+                and state["set_at"] is not None
+            ):
+                state["delays"].append(state["poll"] * interval - state["set_at"])
+                state["trial"] += 1
+                state["set_at"] = None
+
+    async def pause(seconds):
+        state["poll"] += 1
+        if state["poll"] == 2:
+            call(url + "/_emulator/stats", "DELETE")
+            state["requests_from"] = state["poll"]
+        if state["set_at"] is None and state["trial"] < trials and state["poll"] >= 2:
+            # The crossing happens at a random point before the next poll.
+            offset = rng.uniform(0, interval)
+            call(
+                url + "/_emulator/metrics",
+                "POST",
+                {"hostname_pattern": chosen[state["trial"]]["hostname"], "memory_percent": 100, "jitter": False},
+            )
+            state["set_at"] = (state["poll"] - 1) * interval + offset
+        if state["poll"] >= polls_needed or state["trial"] >= trials:
+            raise Enough()
+        await asyncio.sleep(0)
+
+    hzel_events._pause = pause
+    settings = dict(
+        args,
+        interval=interval,
+        metrics_interval=metrics_interval,
+        thresholds={"memory_percent": 90},
+        startup_events="none",
+    )
+    try:
+        asyncio.run(hzel_events.main(Queue(), settings))
+    except Enough:
+        pass
+    requests = call(url + "/_emulator/stats")["total"]
+    seconds = (state["poll"] - state["requests_from"]) * interval
+    print(
+        "metrics on a budget, %d running containers, interval %gs, metrics_interval %gs: %.1f requests per second "
+        "(goal at most %.1f); from a reading crossing a threshold to its event, worst of %d: %.1fs (goal at most "
+        "%gs)"
+        % (
+            len(containers),
+            interval,
+            metrics_interval,
+            requests / seconds,
+            1 / interval + len(containers) / metrics_interval,
+            len(state["delays"]),
+            max(state["delays"]) if state["delays"] else float("nan"),
+            metrics_interval + interval,
+        )
+    )
+    call(url + "/_emulator/metrics", "DELETE")
 
 
 def delay_figures(hzel_events, url, args, target):
