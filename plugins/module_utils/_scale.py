@@ -123,6 +123,28 @@ def group_members(pattern: HostnamePattern, current: Sequence[Record]) -> List[T
     return members
 
 
+def describe_group(pattern: HostnamePattern, current: Sequence[Record]) -> Dict[str, Any]:
+    """The pattern's group as read: the hostnames of its members, sorted by index, by state, and how many count.
+
+    The members are those of ``group_members``, the rule a count converges by, and ``count`` is what that count
+    would find: the members that are running or provisioning. Failed members are listed and not counted.
+    """
+    members = group_members(pattern, current)
+
+    def named(*states: str) -> List[str]:
+        return [str(record["hostname"]) for _index, record in members if record.get("state") in states]
+
+    active = named(*_ACTIVE)
+    return {
+        "hostname_pattern": pattern.text,
+        "members": [str(record["hostname"]) for _index, record in members],
+        "active": active,
+        "stopped": named("stopped"),
+        "failed": named("failed"),
+        "count": len(active),
+    }
+
+
 def scale_items(group: ScaleGroup, current: Sequence[Record]) -> ScalePlan:
     """The fleet items that bring the pattern group (checked by ``scale_group``) to its count of active members.
 

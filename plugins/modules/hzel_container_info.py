@@ -12,6 +12,10 @@ version_added: 1.0.0
 description:
   - Lists the hzel containers visible to the API token (an admin token sees every container), optionally only those
     matching an id, a hostname or a set of states, and optionally with their current CPU, memory and disk use.
+  - "B(A count group.) With O(hostname_pattern), reads the group of containers whose hostnames the pattern renders
+    (for example V(web-{index})), as M(hzel.cloud.hzel_containers) counts it with
+    O(hzel.cloud.hzel_containers#module:count): RV(containers) holds only the group's members, and RV(group) names
+    them by state and tells how many count."
   - Changes nothing.
 author:
   - hzel.cloud contributors (@hzel)
@@ -36,11 +40,34 @@ options:
     description:
       - Only the container with this UUID. One that is not found (or not owned by the caller) gives an empty list.
       - Checked for the UUID form before any request.
+      - Mutually exclusive with O(hostname_pattern).
     type: str
   hostname:
     description:
       - Only the container with this hostname.
+      - Mutually exclusive with O(hostname_pattern).
     type: str
+  hostname_pattern:
+    description:
+      - "Only the members of this count group, and the group itself as RV(group): the containers visible to the
+        token whose hostname the pattern renders, in full, for some index. The same pattern and the same rule as
+        O(hzel.cloud.hzel_containers#module:hostname_pattern): with V(web-{index}), V(web-1) and V(web-12) are
+        members; V(web-01), V(web-1a), V(webx-1) and V(db-1) are not."
+      - A literal prefix that begins with a lowercase letter (lowercase letters, digits and hyphens), exactly one
+        placeholder V({index}) (or V({index:0Nd}) for zero padding to N digits), and an optional literal suffix;
+        checked before any request.
+      - RV(group) is always the whole group; O(state) filters only RV(containers).
+      - An admin token sees every user's containers, so its group holds every user's members, as with
+        M(hzel.cloud.hzel_containers).
+    type: str
+  index_start:
+    description:
+      - With O(hostname_pattern), the lowest index that M(hzel.cloud.hzel_containers) gives a new member, from 0 to
+        1000000 (checked before any request). As there, members of lower indexes still belong to the group and
+        count, so it does not change RV(group); it lets one set of options describe a group to both modules.
+      - Only with O(hostname_pattern).
+    type: int
+    default: 1
   state:
     description:
       - Only containers in one of these states.
@@ -70,11 +97,22 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ (running.containers | sort(attribute='metrics.cpu_percent') | last).hostname }}"
   when: running.containers | length > 0
+
+- name: Read the web group, web-1, web-2, ...
+  hzel.cloud.hzel_container_info:
+    hostname_pattern: web-{index}
+  register: web
+
+- name: Say how many web members run, and which have failed
+  ansible.builtin.debug:
+    msg: "{{ web.group.count }} running or provisioning; failed: {{ web.group.failed | join(', ') or 'none' }}"
 """
 
 RETURN = r"""
 containers:
-  description: The containers that match, ordered by hostname (then id).
+  description:
+    - The containers that match, ordered by hostname (then id).
+    - With O(hostname_pattern), only the group's members (those in O(state), if given), ordered by index (then id).
   returned: always
   type: list
   elements: dict
@@ -139,12 +177,60 @@ containers:
           description: Disk of the container, in GiB.
           type: int
           sample: 18
+group:
+  description:
+    - With O(hostname_pattern), the whole group as read (whatever O(state) selects), by the rule by which
+      M(hzel.cloud.hzel_containers) counts it.
+    - Each list holds hostnames, sorted by index. A hostname that two visible containers hold (an admin token
+      may see two) is listed twice; M(hzel.cloud.hzel_containers) refuses to count such a group.
+  returned: when O(hostname_pattern) is given
+  type: dict
+  contains:
+    hostname_pattern:
+      description: The pattern, as given.
+      type: str
+      sample: web-{index}
+    members:
+      description: The hostnames of every member, whatever its state.
+      type: list
+      elements: str
+      sample: [web-1, web-2, web-3, web-4, web-5]
+    active:
+      description: The hostnames of the members that are V(running) or V(provisioning); these count.
+      type: list
+      elements: str
+      sample: [web-1, web-2, web-3]
+    stopped:
+      description: The hostnames of the stopped members.
+      type: list
+      elements: str
+      sample: [web-4]
+    failed:
+      description:
+        - The hostnames of the members in state V(failed). They are not counted and their hostnames stay taken (the
+          hzel API cannot repair or delete a container).
+      type: list
+      elements: str
+      sample: [web-5]
+    count:
+      description:
+        - How many members count, the length of RV(group.active); the number that
+          O(hzel.cloud.hzel_containers#module:count) would find.
+      type: int
+      sample: 3
 """
 
 from ansible_collections.hzel.cloud.plugins.module_utils._containers import CONTAINER_STATES, is_container_id
 from ansible_collections.hzel.cloud.plugins.module_utils._executor import fetch_metrics
 from ansible_collections.hzel.cloud.plugins.module_utils._module import hzel_module, run
-from ansible_collections.hzel.cloud.plugins.module_utils._options import InvalidParameters
+from ansible_collections.hzel.cloud.plugins.module_utils._options import InvalidParameters, check_number
+from ansible_collections.hzel.cloud.plugins.module_utils._scale import (
+    INDEX_MAX,
+    INDEX_START_DEFAULT,
+    describe_group,
+    group_members,
+    parse_pattern,
+)
 from ansible_collections.hzel.cloud.plugins.module_utils._transport import HzelNotFound
 
 METRICS_WORKERS = 8
@@ -157,8 +243,11 @@ def main():
             hostname=dict(type="str"),
             state=dict(type="list", elements="str", choices=list(CONTAINER_STATES)),
             include_metrics=dict(type="bool", default=False),
+            hostname_pattern=dict(type="str"),
+            index_start=dict(type="int", default=INDEX_START_DEFAULT),
         ),
         supports_check_mode=True,
+        mutually_exclusive=[("hostname_pattern", "id"), ("hostname_pattern", "hostname")],
     )
     params = module.params
 
@@ -167,6 +256,10 @@ def main():
             raise InvalidParameters(
                 "id must be a container UUID such as 01942cf7-5b1e-7c3a-9d2e-8f1a2b3c4d5e (got %r)" % params["id"][:80]
             )
+        pattern = None
+        if params["hostname_pattern"] is not None:
+            pattern = parse_pattern(params["hostname_pattern"])
+            check_number("index_start", params["index_start"], 0, INDEX_MAX, integer=True, low_inclusive=True)
         if params["id"]:
             try:
                 containers = [client.get(params["id"])]
@@ -174,13 +267,19 @@ def main():
                 containers = []
         else:
             containers = client.list()
+        result = dict(changed=False)
+        if pattern is not None:
+            result["group"] = describe_group(pattern, containers)
+            # Ordered by index, as the group's lists are.
+            containers = [record for _index, record in group_members(pattern, containers)]
         containers = [
             container
             for container in containers
             if (not params["hostname"] or container["hostname"] == params["hostname"])
             and (not params["state"] or container["state"] in params["state"])
         ]
-        containers.sort(key=lambda container: (container["hostname"], container["id"]))
+        if pattern is None:
+            containers.sort(key=lambda container: (container["hostname"], container["id"]))
         if params["include_metrics"]:
             containers, failures = fetch_metrics(client, containers, METRICS_WORKERS)
             if failures:
@@ -192,7 +291,8 @@ def main():
                         client.scrub("; ".join("%s: %s" % item for item in sorted(failures.items())[:5])),
                     )
                 )
-        return dict(changed=False, containers=containers)
+        result["containers"] = containers
+        return result
 
     run(module, read, pool_size=METRICS_WORKERS)
 

@@ -11,6 +11,7 @@ from ansible_collections.hzel.cloud.plugins.module_utils._options import Invalid
 from ansible_collections.hzel.cloud.plugins.module_utils._plan import FleetSettings, PlanRefused, desired_fleet
 from ansible_collections.hzel.cloud.plugins.module_utils._scale import (
     GroupResolver,
+    describe_group,
     parse_pattern,
     scale_group,
     scale_items,
@@ -426,3 +427,31 @@ def test_a_refused_spec_sends_nothing_and_the_group_is_still_reported():
         FleetExecutor(api, FleetSettings()).converge_derived(resolver)
     assert api.calls == [("list",)]
     assert resolver.view()["active"] == ["web-1", "web-2"]
+
+
+def test_describe_group_names_the_members_by_state_sorted_by_index_and_counts_the_active_ones():
+    current = [
+        record("web-10", number=1),
+        record("web-2", "provisioning", number=2),
+        record("web-3", "stopped", number=3),
+        record("web-1", "failed", number=4),
+        record("web-01", number=5),
+        record("db-1", number=6),
+    ]
+    group = describe_group(parse_pattern("web-{index}"), current)
+    assert group == {
+        "hostname_pattern": "web-{index}",
+        "members": ["web-1", "web-2", "web-3", "web-10"],
+        "active": ["web-2", "web-10"],
+        "stopped": ["web-3"],
+        "failed": ["web-1"],
+        "count": 2,
+    }
+
+
+def test_describe_group_counts_what_the_count_would_keep():
+    current = [record("web-1"), record("web-2", "stopped", 1), record("web-3", "failed", 2), record("web-4", number=3)]
+    group = describe_group(parse_pattern("web-{index}"), current)
+    # A count equal to the group's count changes nothing: every active member is kept, none started or created.
+    assert states(plan(current, group["count"])) == [("web-1", "running"), ("web-4", "running")]
+    assert group["count"] == 2 and group["members"] == [member["hostname"] for member in plan(current, 0).members]
