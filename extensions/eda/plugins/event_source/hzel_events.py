@@ -210,7 +210,6 @@ EXAMPLES = r"""
 """
 
 import asyncio  # noqa: E402
-import bisect  # noqa: E402
 import datetime  # noqa: E402
 import fnmatch  # noqa: E402
 import logging  # noqa: E402
@@ -262,6 +261,14 @@ from ansible_collections.hzel.cloud.plugins.module_utils._transport import (  # 
     Scrubber,
     plain_number,
 )
+from ansible_collections.hzel.cloud.plugins.module_utils._watch import (  # noqa: E402
+    METRICS,
+    Group,
+    Snapshot,
+    WatchConfig,
+    Watcher,
+    parse_groups,
+)
 
 logger = logging.getLogger("hzel.cloud.hzel_events")
 
@@ -275,10 +282,10 @@ CONTAINER_EVENTS = (
     "threshold_cleared",
     "observed",
 )
+GROUP_EVENTS = ("group_metrics",)
 POLL_EVENTS = ("poll_failed", "poll_recovered")
-EVENT_TYPES = CONTAINER_EVENTS + POLL_EVENTS
+EVENT_TYPES = CONTAINER_EVENTS + GROUP_EVENTS + POLL_EVENTS
 STARTUP_EVENTS = ("none", "failed", "all")
-METRICS = ("cpu_percent", "memory_percent", "disk_percent")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?")
 # The openers of Jinja2 expressions, statements and comments.
 _TEMPLATE_OPENER = re.compile(r"\{(?=[{%#])")
@@ -314,6 +321,7 @@ ARGUMENTS: Dict[str, Argument] = {
     "threshold_margin": Argument("float", 5.0, None, 0, 100),
     "metrics_workers": Argument("int", 8, None, 1, 64),
     "poll_failures": Argument("int", 3, None, 1, 1000),
+    "groups": Argument("dict", None),
 }
 
 _TRUE = ("1", "true", "yes", "on", "y", "t")
@@ -333,6 +341,7 @@ class Settings(NamedTuple):
     poll_failures: int
     metrics_interval: float = 30.0
     shard: Optional[Shard] = None
+    groups: Tuple[Group, ...] = ()
 
 
 def _bounds(spec: Argument) -> str:
@@ -439,6 +448,11 @@ def parse_arguments(args: Dict[str, Any], environ: Optional[Mapping[str, str]] =
             for key, value in shard_given.items()
         }
     shard = parse_shard(shard_given)
+    groups = parse_groups(given.get("groups"))
+    if groups and "group_metrics" not in values["events"]:
+        raise InvalidParameters(
+            "groups needs group_metrics among events (or events left unset): no group would give an event"
+        )
     if not values["api_token"]:
         raise HzelAuthError("No hzel API token was given: set api_token or the HZEL_API_TOKEN environment variable")
     api = {name: values[name] for name in list(API_OPTIONS) + list(RATE_OPTIONS)}
@@ -455,6 +469,7 @@ def parse_arguments(args: Dict[str, Any], environ: Optional[Mapping[str, str]] =
         poll_failures=values["poll_failures"],
         metrics_interval=float(metrics_interval),
         shard=shard,
+        groups=groups,
     )
 
 
@@ -592,12 +607,9 @@ async def _pause(seconds: float) -> None:
 
 
 # --- the source -----------------------------------------------------------------------------------------
-class Snapshot(NamedTuple):
-    records: Dict[str, Dict[str, Any]]
-    hostname_counts: Dict[str, int]
-    skipped: List[str]
-    # Listed containers whose record failed the checks: id -> why; their last good record stands in.
-    kept: Dict[str, str]
+def _clock() -> float:
+    """Seconds on a monotonic scale (its own name, so that tests can step the time the watcher sees)."""
+    return time.monotonic()
 
 
 class HzelEventSource:
@@ -606,18 +618,24 @@ class HzelEventSource:
         self.client = client
         self.workers = workers
         self.scrub = Scrubber(settings.api.get("api_token"))
-        self.known: Optional[Dict[str, Dict[str, Any]]] = None
-        self.exceeded: Dict[str, Set[str]] = {}
+        self.watcher = Watcher(
+            WatchConfig(
+                states=settings.states,
+                events=settings.events,
+                startup_events=settings.startup_events,
+                thresholds=settings.thresholds,
+                threshold_margin=settings.threshold_margin,
+                interval=settings.interval,
+                metrics_interval=settings.metrics_interval,
+                groups=settings.groups,
+            ),
+            clock=lambda: _clock(),
+        )
         # Ids whose malformed record was already warned about (and still is malformed).
         self.malformed: Set[str] = set()
         self.failed_polls = 0
         self.failing_since: Optional[str] = None
         self.reported_failure = False
-        # The (hostname, id) of the last container whose metrics were read: the next poll goes on after it.
-        self.metrics_last: Optional[Tuple[str, str]] = None
-        self.metrics_enabled = bool(settings.thresholds) and (
-            "running" in settings.states and bool({"threshold_exceeded", "threshold_cleared"} & set(settings.events))
-        )
 
     async def run(self, queue: Any) -> None:
         while True:
@@ -658,11 +676,9 @@ class HzelEventSource:
                 "; ".join("%s: %s" % item for item in newly_kept[:5]),
             )
         self.malformed = set(snapshot.kept)
-        startup = self.known is None
-        events.extend(self.container_events(snapshot, observed_at, startup))
-        if self.metrics_enabled:
-            events.extend(await self.threshold_events(snapshot, observed_at, startup))
-        self.known = snapshot.records
+        changes, to_read = self.watcher.start_poll(snapshot, observed_at)
+        events.extend(changes)
+        events.extend(self.watcher.end_poll(await self.read_all_metrics(to_read)))
         return events
 
     # reading -------------------------------------------------------------------------------------------
@@ -677,7 +693,7 @@ class HzelEventSource:
         hostname_counts: Dict[str, int] = {}
         skipped = []
         kept: Dict[str, str] = {}
-        known = self.known or {}
+        known = self.watcher.known or {}
         for index, item in enumerate(data):
             hostname = item.get("hostname") if isinstance(item, dict) else None
             if isinstance(hostname, str):
@@ -710,141 +726,14 @@ class HzelEventSource:
                 exc.code,
             ) from None
 
-    # events --------------------------------------------------------------------------------------------
-    def event(self, kind: str, observed_at: str, hostname: Optional[str] = None, **fields: Any) -> Dict[str, Any]:
-        payload: Dict[str, Any] = {"type": kind, "observed_at": observed_at}
-        payload.update(fields)
-        event: Dict[str, Any] = {"hzel": payload}
-        if hostname is not None:
-            event["meta"] = {"hosts": hostname}
-        return event
-
-    def container_event(
-        self,
-        kind: str,
-        observed_at: str,
-        record: Dict[str, Any],
-        previous_state: Optional[str],
-        startup: bool,
-        snapshot: Snapshot,
-        **fields: Any,
-    ) -> Optional[Dict[str, Any]]:
-        if kind not in self.settings.events or record["state"] not in self.settings.states:
-            return None
-        hostname = record["hostname"]
-        # Limiting a play to a hostname that two containers share would act on both.
-        limit = hostname if snapshot.hostname_counts.get(hostname, 0) == (0 if kind == "vanished" else 1) else None
-        return self.event(
-            kind,
-            observed_at,
-            limit,
-            container=dict(record),
-            previous_state=previous_state,
-            startup=startup,
-            **fields,
-        )
-
-    def container_events(self, snapshot: Snapshot, observed_at: str, startup: bool) -> List[Dict[str, Any]]:
-        found: List[Optional[Dict[str, Any]]] = []
-        known = self.known or {}
-        ordered = sorted(snapshot.records.values(), key=lambda record: (record["hostname"], record["id"]))
-        for record in ordered:
-            if startup:
-                if self.settings.startup_events == "none":
-                    continue
-                if record["state"] == "failed":
-                    kind: Optional[str] = "failed"
-                else:
-                    kind = "observed" if self.settings.startup_events == "all" else None
-                previous = None
-            elif record["id"] not in known:
-                kind = "failed" if record["state"] == "failed" else "created"
-                previous = None
-            else:
-                previous = known[record["id"]]["state"]
-                if previous == record["state"]:
-                    continue
-                kind = "failed" if record["state"] == "failed" else "state_changed"
-            if kind:
-                found.append(self.container_event(kind, observed_at, record, previous, startup, snapshot))
-        gone = sorted(
-            (record for container_id, record in known.items() if container_id not in snapshot.records),
-            key=lambda record: (record["hostname"], record["id"]),
-        )
-        for record in gone:
-            found.append(self.container_event("vanished", observed_at, record, record["state"], False, snapshot))
-        for container_id in list(self.exceeded):
-            current = snapshot.records.get(container_id)
-            if current is None or current["state"] != "running":
-                # Stopped or gone: its readings start afresh when it runs again.
-                del self.exceeded[container_id]
-        return [event for event in found if event is not None]
-
-    def metrics_turn(self, running: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-        """The running containers (sorted) whose metrics this poll reads: all of them when metrics_interval is the
-        poll interval; else the next ceil(N * interval / metrics_interval) after the last one read, in turn, so
-        that each is read about once per metrics_interval and the readings are spread over the polls."""
-        if not running:
-            return []
-        share = self.settings.interval / self.settings.metrics_interval
-        count = min(len(running), math.ceil(len(running) * share - 1e-9))
-        if count == len(running):
-            self.metrics_last = None
-            return running
-        keys = [(record["hostname"], record["id"]) for record in running]
-        start = bisect.bisect_right(keys, self.metrics_last) if self.metrics_last else 0
-        chosen = [running[(start + offset) % len(running)] for offset in range(count)]
-        self.metrics_last = keys[(start + count - 1) % len(running)]
-        return sorted(chosen, key=lambda record: (record["hostname"], record["id"]))
-
-    async def threshold_events(self, snapshot: Snapshot, observed_at: str, startup: bool) -> List[Dict[str, Any]]:
-        running = self.metrics_turn(
-            sorted(
-                (record for record in snapshot.records.values() if record["state"] == "running"),
-                key=lambda record: (record["hostname"], record["id"]),
-            )
-        )
-        readings = await asyncio.gather(*(self.read_metrics(record["id"]) for record in running))
-        found: List[Dict[str, Any]] = []
-        problems = []
-        previous_states = {container_id: known["state"] for container_id, known in (self.known or {}).items()}
-        for record, reading in zip(running, readings):
-            if isinstance(reading, str):
-                problems.append("%s: %s" % (record["hostname"], reading))
-                continue
-            exceeded = self.exceeded.setdefault(record["id"], set())
-            for metric in METRICS:
-                threshold = self.settings.thresholds.get(metric)
-                if threshold is None:
-                    continue
-                value = reading[metric]
-                if metric not in exceeded and value >= threshold:
-                    exceeded.add(metric)
-                    kind = "threshold_exceeded"
-                elif metric in exceeded and value < threshold and value <= threshold - self.settings.threshold_margin:
-                    exceeded.discard(metric)
-                    kind = "threshold_cleared"
-                else:
-                    continue
-                if startup and self.settings.startup_events == "none":
-                    continue
-                emitted = self.container_event(
-                    kind,
-                    observed_at,
-                    record,
-                    previous_states.get(record["id"]),
-                    startup,
-                    snapshot,
-                    metric=metric,
-                    value=value,
-                    threshold=threshold,
-                    margin=self.settings.threshold_margin,
-                    metrics=reading,
-                )
-                if emitted is not None:
-                    found.append(emitted)
-            if not exceeded:
-                del self.exceeded[record["id"]]
+    async def read_all_metrics(self, records: List[Dict[str, Any]]) -> Dict[str, Any]:
+        """The readings of these containers: id -> percentages, or a short reason why there are none."""
+        readings = await asyncio.gather(*(self.read_metrics(record["id"]) for record in records))
+        problems = [
+            "%s: %s" % (record["hostname"], reading)
+            for record, reading in zip(records, readings)
+            if isinstance(reading, str)
+        ]
         if problems:
             logger.warning(
                 "%s: the metrics of %d container%s could not be read (%s)",
@@ -853,7 +742,7 @@ class HzelEventSource:
                 "" if len(problems) == 1 else "s",
                 "; ".join(problems[:5]),
             )
-        return found
+        return {record["id"]: reading for record, reading in zip(records, readings)}
 
     async def read_metrics(self, container_id: str) -> Any:
         """The percentages of one container, or a short reason why there are none."""
@@ -883,7 +772,7 @@ class HzelEventSource:
         if "poll_failed" not in self.settings.events:
             return []
         return [
-            self.event(
+            self.watcher.event(
                 "poll_failed",
                 observed_at,
                 error=message,
@@ -897,7 +786,9 @@ class HzelEventSource:
         events = []
         if self.reported_failure and "poll_recovered" in self.settings.events:
             events.append(
-                self.event("poll_recovered", observed_at, failures=self.failed_polls, failing_since=self.failing_since)
+                self.watcher.event(
+                    "poll_recovered", observed_at, failures=self.failed_polls, failing_since=self.failing_since
+                )
             )
         self.failed_polls = 0
         self.failing_since = None
