@@ -28,6 +28,7 @@ from ansible_collections.hzel.cloud.plugins.module_utils._scale import (
     HostnamePattern,
     parse_pattern,
 )
+from ansible_collections.hzel.cloud.plugins.module_utils._transport import plain_number
 
 Record = Dict[str, Any]
 Event = Dict[str, Any]
@@ -85,24 +86,20 @@ class Group:
 
 
 def _number(name: str, value: Any, bounds: Bounds) -> Any:
-    """A number within its bounds; whole numbers written as text (rulebook variables arrive so) are taken as such."""
+    """A number within its bounds; numbers written as text (rulebook variables arrive so) are taken as such."""
     if isinstance(value, str):
         text = value.strip()
         try:
             value = int(text) if bounds.integer or text.isdigit() else float(text)
         except ValueError:
             raise InvalidParameters("%s must be a number, got %r" % (name, value[:80])) from None
-    if not bounds.integer and isinstance(value, int) and not isinstance(value, bool):
-        if abs(value) > 10**15:  # out of every bound, and perhaps of a float's range
-            raise InvalidParameters(
-                "%s must be at most %s, got a number of %d digits" % (name, bounds.high, len(str(abs(value))))
-            )
-        value = float(value)
-    if bounds.integer and isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**15:
+    try:
+        value = check_number(name, value, bounds.low, bounds.high, bounds.integer, bounds.low_inclusive)
+    except OverflowError:  # an integer too large for a float: out of every bound
         raise InvalidParameters(
-            "%s must be at most %d, got a number of %d digits" % (name, bounds.high, len(str(abs(value))))
-        )
-    return check_number(name, value, bounds.low, bounds.high, bounds.integer, bounds.low_inclusive)
+            "%s must be at most %s, got a number of %d digits" % (name, plain_number(bounds.high), len(str(abs(value))))
+        ) from None
+    return value if bounds.integer else float(value)
 
 
 def _mapping(name: str, value: Any, keys: Mapping[str, Any]) -> Dict[str, Any]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
-short_description: Events from hzel containers (created, state changes, failures, vanished, metric thresholds)
+short_description: Events from hzel containers (created, state changes, failures, vanished, metric thresholds,
+  group metrics)
 description:
   - An ansible-rulebook event source that polls the hzel API's container list every O(interval) seconds and emits
     one event per change it observes between two polls, keyed by container id (a snapshot diff, not a time
@@ -31,10 +32,26 @@ description:
     O(startup_events=all)).
   - C(threshold_exceeded) and C(threshold_cleared) add C(metric) (C(cpu_percent), C(memory_percent) or
     C(disk_percent)), C(value), C(threshold), C(margin) and C(metrics) (the three percentages read).
+  - "C(group_metrics) (with O(groups); one per group after every successful poll, the first included, whatever
+    O(startup_events)) carries C(group) (the group's name), C(hostname_pattern), C(members) (integers: C(total) the
+    members listed, C(running), C(counted) the running members whose metrics were read at this poll and that are not
+    warming up, C(warming) the running members still in their O(groups.warmup), C(failed)), C(mean) and C(max)
+    (each a dict of C(cpu_percent), C(memory_percent) and C(disk_percent) over the counted members; null when no
+    member is counted), C(window) (C(min) and C(max), each a dict of the same three keys: the lowest and the highest
+    group mean over the last O(groups.window) seconds; both null until the source has group means that span
+    O(groups.window) seconds), and, with O(groups.autoscale), C(autoscale)."
+  - "C(autoscale) is C(direction) (V(up), V(down) or null), C(metric), C(high), C(low), C(cooldown),
+    C(stabilization) (the settings of O(groups.autoscale)) and C(reason) (a short sentence). V(up) when the group
+    mean of the metric is above C(high); V(down) when the highest group mean of the metric over the last
+    C(stabilization) seconds is below C(low) (and the source has group means that span them); null when no member
+    is counted, and for the rest of a cooldown: at most one V(up) or V(down) per C(cooldown) seconds, counted from
+    the later of the last decision and the last change the source saw in the group's count of active (running or
+    provisioning) members. The source only decides; a rule acts (for example with the M(hzel.cloud.hzel_containers)
+    module's count), and the next decision waits for the cooldown."
   - C(poll_failed) (after O(poll_failures) consecutive failed polls, once) carries C(error) (the client's message,
     scrubbed of the token, template markers neutralised), C(status) (the HTTP status or null), C(failures) and
     C(failing_since); C(poll_recovered) (the first good poll after a C(poll_failed)) carries C(failures) and
-    C(failing_since). These two have no C(meta.hosts).
+    C(failing_since). These two and C(group_metrics) have no C(meta) at all, so a group is never a play's limit.
   - C(meta.hosts) is the container's hostname, so that C(run_playbook) can limit a play to it; it is left out when
     more than one visible container holds that hostname (possible with an admin token). A limit is a host pattern,
     so a container named after a group (C(hzel), C(all), C(web)) selects the whole group. A rule that acts on one
@@ -86,7 +103,7 @@ options:
       - With O(thresholds), the seconds between two readings of one container's metrics; not below O(interval), at
         most 86400. Defaults to O(interval) (every running watched container is read at every poll).
       - "The readings are spread over the polls, not made in one burst: each poll reads the next
-        C(ceil(N * interval / metrics_interval)) of the N running watched containers, in turn, so that each is read
+        C(N * interval / metrics_interval), rounded up, of the N running watched containers, in turn, so that each is read
         about once per O(metrics_interval) while the list (and so every state change) is still read every
         O(interval)."
       - "Cost, in requests per second: C(1 / interval + N / metrics_interval). A reading that crosses a threshold
@@ -131,10 +148,10 @@ options:
       - The event types to emit; every change is still tracked.
     type: list
     elements: str
-    choices: [created, state_changed, failed, vanished, threshold_exceeded, threshold_cleared, observed, poll_failed,
-      poll_recovered]
-    default: [created, state_changed, failed, vanished, threshold_exceeded, threshold_cleared, observed, poll_failed,
-      poll_recovered]
+    choices: [created, state_changed, failed, vanished, threshold_exceeded, threshold_cleared, observed, group_metrics,
+      poll_failed, poll_recovered]
+    default: [created, state_changed, failed, vanished, threshold_exceeded, threshold_cleared, observed, group_metrics,
+      poll_failed, poll_recovered]
   startup_events:
     description:
       - What the first successful poll emits. V(none) nothing (it is the baseline; a reading already over a
@@ -172,12 +189,85 @@ options:
         C(poll_recovered). From 1 to 1000.
     type: int
     default: 3
+  groups:
+    description:
+      - "Groups of containers to measure together, each emitting one C(group_metrics) event per poll: a mapping of
+        group names (lowercase letters, digits and hyphens, starting with a letter, at most 63 characters; at most
+        100 groups) to groups."
+      - "A group's members are the watched containers (see O(hostnames) and O(shard)) whose hostname
+        O(groups.hostname_pattern) renders for some index: the same pattern and the same membership rule as the
+        M(hzel.cloud.hzel_containers) module's count, so that a rule can scale exactly the group it measures."
+      - "The metrics of every running member are read at every poll, whatever O(metrics_interval) and O(thresholds):
+        one metrics request per running member per poll, that is C(M / interval) requests per second for M running
+        members (a container that is also in the threshold readings' turn is read once)."
+      - Needs V(group_metrics) in O(events) (it is there when O(events) is not given).
+    type: dict
+    suboptions:
+      hostname_pattern:
+        description:
+          - The members' hostnames, with exactly one placeholder V({index}) (or V({index:02d}) for zero padding, up to
+            9 digits) after a literal prefix that starts with a letter, for example V(web-{index}). V(web-01) is not a
+            member of V(web-{index}), nor V(web-1) of V(web-{index:02d}).
+        type: str
+        required: true
+      index_start:
+        description:
+          - The lowest index of new members, as with M(hzel.cloud.hzel_containers); members of lower indexes still
+            belong to the group. From 0 to 1000000.
+        type: int
+        default: 1
+      window:
+        description:
+          - Seconds over which C(window.min) and C(window.max) are taken; from 1 to 86400.
+        type: float
+        default: 300
+      warmup:
+        description:
+          - Seconds after the source sees a member become running during which it is C(warming), not counted (its
+            first readings are often not typical). Members already running when the source starts are counted at once.
+            From 0 to 86400.
+        type: float
+        default: 60
+      autoscale:
+        description:
+          - When given, the group's events carry C(autoscale), a scaling decision (see the description above).
+            Numbers may be given as strings of digits, as rulebook variables arrive.
+        type: dict
+        suboptions:
+          metric:
+            description: The metric whose group mean decides.
+            type: str
+            choices: [cpu_percent, memory_percent]
+            default: cpu_percent
+          high:
+            description: A group mean above this percentage decides V(up); greater than 0 and at most 100.
+            type: float
+            default: 70
+          low:
+            description:
+              - A highest group mean over O(groups.autoscale.stabilization) below this percentage decides V(down);
+                from 0 to 100 and below O(groups.autoscale.high).
+            type: float
+            default: 20
+          cooldown:
+            description:
+              - Seconds after a decision, or after a change in the group's count of active members, during which no
+                other decision is made; from 0 to 86400.
+            type: float
+            default: 300
+          stabilization:
+            description:
+              - Seconds that the group mean must have stayed below O(groups.autoscale.low) before V(down); from 0 to
+                86400.
+            type: float
+            default: 300
 notes:
   - "What a poller cannot see: a change undone between two polls (a container that stops and starts again within
     O(interval)) gives no event, and of the changes made while the source is not running only what O(startup_events)
     reports is seen (a container created and removed meanwhile is never seen)."
   - "What it costs: one request per poll, plus, with O(thresholds), one metrics request per running watched
-    container every O(metrics_interval) (by default every poll), spread over the polls. A failed poll emits
+    container every O(metrics_interval) (by default every poll), spread over the polls, and, with O(groups), one
+    metrics request per running group member at every poll. A failed poll emits
     nothing and keeps the last snapshot, so the first good poll after it reports every change since, once."
   - "Only validated data is emitted: hostnames are DNS labels, ids UUIDs, states one of the four, the spec fields
     integers, C(created_at) a timestamp, metrics finite numbers, and C({{), C({%) and C({#) in an error text are
@@ -201,12 +291,24 @@ EXAMPLES = r"""
         thresholds:
           memory_percent: 90
         threshold_margin: 10
+        groups:
+          web:
+            hostname_pattern: "web-{index}"
+            autoscale:
+              metric: cpu_percent
+              high: 70
+              low: 20
   rules:
     - name: A container failed
       condition: event.hzel.type == "failed"
       action:
         debug:
           msg: "{{ event.hzel.container.hostname }} failed"
+    - name: The web group is busy
+      condition: event.hzel.type == "group_metrics" and event.hzel.autoscale.direction == "up"
+      action:
+        debug:
+          msg: "{{ event.hzel.group }}: {{ event.hzel.autoscale.reason }}"
 """
 
 import asyncio  # noqa: E402
