@@ -103,8 +103,8 @@ options:
       - With O(thresholds), the seconds between two readings of one container's metrics; not below O(interval), at
         most 86400. Defaults to O(interval) (every running watched container is read at every poll).
       - "The readings are spread over the polls, not made in one burst: each poll reads the next
-        C(N * interval / metrics_interval), rounded up, of the N running watched containers, in turn, so that each is read
-        about once per O(metrics_interval) while the list (and so every state change) is still read every
+        C(N * interval / metrics_interval), rounded up, of the N running watched containers, in turn, so that each is
+        read about once per O(metrics_interval) while the list (and so every state change) is still read every
         O(interval)."
       - "Cost, in requests per second: C(1 / interval + N / metrics_interval). A reading that crosses a threshold
         is seen within about O(metrics_interval) + O(interval)."
@@ -201,6 +201,11 @@ options:
         one metrics request per running member per poll, that is C(M / interval) requests per second for M running
         members (a container that is also in the threshold readings' turn is read once)."
       - Needs V(group_metrics) in O(events) (it is there when O(events) is not given).
+      - "Each group takes O(groups.hostname_pattern) (required), O(groups.index_start) (default 1),
+        O(groups.window) (seconds, default 300), O(groups.warmup) (seconds, default 60) and O(groups.autoscale)
+        (O(groups.autoscale.metric), O(groups.autoscale.high), O(groups.autoscale.low), O(groups.autoscale.cooldown),
+        O(groups.autoscale.stabilization)); each is described below. Numbers may be given as text (rulebook
+        variables arrive so); a bad value or an unknown key ends the source with a message that names it."
     type: dict
     suboptions:
       hostname_pattern:
