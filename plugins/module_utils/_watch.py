@@ -317,7 +317,8 @@ class Watcher:
     def end_poll(self, readings: Mapping[str, Any]) -> List[Event]:
         """The threshold and group events of the poll, from its readings: id -> percentages, or a reason (str)."""
         snapshot = self.snapshot
-        assert snapshot is not None, "end_poll before start_poll"
+        if snapshot is None:
+            raise RuntimeError("end_poll without start_poll")
         startup = self.known is None
         events: List[Event] = []
         if self.metrics_enabled:

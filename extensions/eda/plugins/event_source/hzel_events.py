@@ -736,13 +736,17 @@ class HzelEventSource:
                 metrics_interval=settings.metrics_interval,
                 groups=settings.groups,
             ),
-            clock=lambda: _clock(),
+            clock=self.clock,
         )
         # Ids whose malformed record was already warned about (and still is malformed).
         self.malformed: Set[str] = set()
         self.failed_polls = 0
         self.failing_since: Optional[str] = None
         self.reported_failure = False
+
+    def clock(self) -> float:
+        # Looked up at each call, so that a test can replace _clock.
+        return _clock()
 
     async def run(self, queue: Any) -> None:
         while True:
