@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Benchmarks that print figures: the modules (requests of an unchanged run, a loop
 # against ansible.builtin.uri), the inventory plugin with 10,000 containers, the fleet module, the event
-# source, hosts reached over SSH and the transport (CPU, 429s, api_rate_limit, the API's budget headers).
-# Usage: tools/bench.sh [modules] [inventory] [fleet] [events] [connect] [transport]
+# source, hosts reached over SSH, the transport (CPU, 429s, api_rate_limit, the API's budget headers) and a
+# play limited to one host of 10,000 (against a static YAML and a script inventory, on two cores).
+# Usage: tools/bench.sh [modules] [inventory] [fleet] [events] [connect] [transport] [playbook]
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "$0")/common.sh"
 BENCHES=("$@")
-[ ${#BENCHES[@]} -gt 0 ] || BENCHES=(modules inventory fleet events connect transport)
+[ ${#BENCHES[@]} -gt 0 ] || BENCHES=(modules inventory fleet events connect transport playbook)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/hzel-bench.XXXXXX")
 trap 'stop_emulator; rm -rf "$WORK"' EXIT
 ensure_venv

@@ -1,8 +1,9 @@
 """Check that the README's examples are the files the tests run.
 
-A fenced block whose first line is ``# examples/NAME`` (or another path in the
-repository) must be a contiguous excerpt of that file, so that what the README
-shows is what the integration tests and the demo run.
+A fenced block (or, in the docsite guides, a code block) whose first line is
+``# examples/NAME`` (or another path in the repository) must be a contiguous
+excerpt of that file, so that what the README and the guides show is what the
+integration tests and the demo run.
 """
 
 import os
@@ -11,7 +12,32 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BLOCK = re.compile(r"^```[a-z]*\n# (\S+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+RST_BLOCK = re.compile(r"^( *)\.\. code-block:: *[\w-]+\n")
 DOCUMENTS = ("README.md", "roles/hzel_fleet/README.md", "docs/awx.md")
+GUIDES = os.path.join("docs", "docsite", "rst")
+
+
+def rst_blocks(text):
+    """The (path, body) of each code block of a guide whose first line is ``# PATH``, unindented as a reader
+    copies it."""
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines):
+        match = RST_BLOCK.match(lines[index] + "\n")
+        index += 1
+        if not match:
+            continue
+        body = []
+        while index < len(lines) and (not lines[index].strip() or lines[index].startswith(match.group(1) + " ")):
+            body.append(lines[index])
+            index += 1
+        if not any(line.strip() for line in body):
+            continue
+        width = min(len(line) - len(line.lstrip()) for line in body if line.strip())
+        body = "\n".join(line[width:] for line in body).strip("\n").splitlines()
+        marker = re.match(r"# (\S+)$", body[0]) if body and body[0].strip() else None
+        if marker:
+            yield marker.group(1), "\n".join(body[1:]).rstrip("\n") + "\n"
 
 
 def check_support_matrix(problems):
@@ -37,10 +63,14 @@ def check_support_matrix(problems):
 def main():
     checked, problems = 0, []
     cores = check_support_matrix(problems)
-    for document in DOCUMENTS:
+    guides = sorted(
+        os.path.join(GUIDES, name) for name in os.listdir(os.path.join(ROOT, GUIDES)) if name.endswith(".rst")
+    )
+    for document in DOCUMENTS + tuple(guides):
         with open(os.path.join(ROOT, document), encoding="utf-8") as handle:
             text = handle.read()
-        for path, body in BLOCK.findall(text):
+        blocks = rst_blocks(text) if document.endswith(".rst") else BLOCK.findall(text)
+        for path, body in blocks:
             source = os.path.join(ROOT, path)
             if not os.path.isfile(source):
                 continue

@@ -34,6 +34,8 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "tests", "examples", "config.yml")
 NOT_RUNNABLE = os.path.join(ROOT, "tests", "examples", "not_runnable.yml")
+# The first line of a docsite page that tests/eda/docs_pages.py writes from other files.
+GENERATED = ".. Written by tests/eda/docs_pages.py --write"
 TOKEN = "hzel-demo-token"
 DEFAULT_SPEC = {"cpu_cores": 1, "memory_mb": 512, "disk_gb": 18}
 SPEC_FIELDS = tuple(DEFAULT_SPEC)
@@ -211,6 +213,12 @@ def collect():
             examples += classify(document, lang, body, number)
     guides = os.path.join("docs", "docsite", "rst")
     for name in sorted(os.listdir(os.path.join(ROOT, guides))):
+        with open(os.path.join(ROOT, guides, name), encoding="utf-8") as handle:
+            if handle.readline().startswith(GENERATED):
+                # A page written from the rulebooks, playbooks and event source (tests/eda/docs_pages.py, which
+                # checks it matches them): they run from those files (the playbooks' usage lines and the source's
+                # EXAMPLES here, the rulebooks in the eda stage).
+                continue
         for number, (lang, body) in enumerate(rst_blocks(os.path.join(guides, name)), 1):
             examples += classify(os.path.join(guides, name), lang, body, number)
     for directory in ("plugins/modules", "plugins/filter"):

@@ -17,7 +17,8 @@ another shard.
 from __future__ import annotations
 
 import zlib
-from typing import Any, Mapping, NamedTuple, Optional
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
 
 from ansible_collections.hzel.cloud.plugins.module_utils._options import InvalidParameters, unknown_keys
 
@@ -25,7 +26,8 @@ SHARD_COUNT_MAX = 1000
 SHARD_KEYS = ("count", "index")
 
 
-class Shard(NamedTuple):
+@dataclass(frozen=True)
+class Shard:
     count: int
     index: int
 

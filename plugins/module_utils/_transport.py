@@ -33,7 +33,7 @@ import time
 import traceback
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from ansible_collections.hzel.cloud.plugins.module_utils._deadline import exchange_deadline
+from ansible_collections.hzel.cloud.plugins.module_utils._deadline import set_deadline
 from ansible_collections.hzel.cloud.plugins.module_utils._rate import (
     RATE_LIMIT_MAX_WAITS,
     RATE_LIMIT_PATIENCE,
@@ -380,8 +380,11 @@ class HzelTransport:
             prepared.headers["Content-Type"] = "application/json"
             prepared.headers["Content-Length"] = str(len(prepared.body))
         deadline = time.monotonic() + self.timeout
-        with exchange_deadline(deadline):
+        set_deadline(deadline)
+        try:
             reply = self._perform(prepared, deadline, max_bytes)
+        finally:
+            set_deadline(None)
         return self._interpret(method, url, reply)
 
     def _tls_failure(self, exc: Exception) -> HzelError:

@@ -103,8 +103,8 @@ options:
       - With O(thresholds), the seconds between two readings of one container's metrics; not below O(interval), at
         most 86400. Defaults to O(interval) (every running watched container is read at every poll).
       - "The readings are spread over the polls, not made in one burst: each poll reads the next
-        C(N * interval / metrics_interval), rounded up, of the N running watched containers, in turn, so that each is
-        read about once per O(metrics_interval) while the list (and so every state change) is still read every
+        ceil(N * interval / metrics_interval) of the N running watched containers, in turn, so that each is read
+        about once per O(metrics_interval) while the list (and so every state change) is still read every
         O(interval)."
       - "Cost, in requests per second: C(1 / interval + N / metrics_interval). A reading that crosses a threshold
         is seen within about O(metrics_interval) + O(interval)."

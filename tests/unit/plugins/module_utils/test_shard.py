@@ -31,9 +31,9 @@ def test_every_hostname_is_in_exactly_one_shard_and_shards_are_balanced():
 
 def test_adding_hosts_never_moves_an_existing_host():
     rng = random.Random(7)
-    before = ["app-%d" % rng.randrange(10**6) for _ in range(500)]
+    before = ["app-%d" % rng.randrange(10**6) for _number in range(500)]
     placed = {hostname: shard_of(hostname, 5) for hostname in before}
-    after = before + ["app-%d" % rng.randrange(10**6) for _ in range(500)]
+    after = before + ["app-%d" % rng.randrange(10**6) for _number in range(500)]
     assert {hostname: shard_of(hostname, 5) for hostname in after if hostname in placed} == placed
 
 

@@ -862,3 +862,65 @@ def test_a_pool_spends_the_budget_the_api_states_without_any_429(api, form):
         assert list(pool.map(lambda _number: client.list(), range(120))) == [[]] * 120
     assert counted["refused"] == 0 and counted["answers"] == 120
     assert client.transport.gate.budget_waits > 0 and client.transport.gate.in_flight == 0
+
+
+class _RecordsRequestLines(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with an empty list and keeps its request line (as an origin server or an HTTP proxy)."""
+
+    protocol_version = "HTTP/1.1"
+    lines: list = []
+
+    def do_GET(self):
+        type(self).lines.append(self.requestline)
+        body = json.dumps({"data": []}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def line_server():
+    handler = type("Handler", (_RecordsRequestLines,), {"lines": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server, handler.lines
+    server.shutdown()
+    server.server_close()
+
+
+def _no_proxy_variables(monkeypatch):
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_every_request_of_a_transport_names_its_own_path_and_query_also_after_the_pool_is_closed(
+    line_server, monkeypatch
+):
+    _no_proxy_variables(monkeypatch)
+    server, lines = line_server
+    transport = HzelTransport("http://127.0.0.1:%d" % server.server_address[1], TOKEN, retries=0)
+    paths = ["/containers", "/containers?state=running", "/containers/%s/metrics" % RECORD["id"], "/containers"]
+    for path in paths[:2]:
+        assert transport.request("GET", path) == []
+    # The pool the adapter remembered is closed: the next request takes a new one and still goes out.
+    transport.close()
+    for path in paths[2:]:
+        assert transport.request("GET", path) == []
+    assert lines == ["GET /api/v1%s HTTP/1.1" % path for path in paths]
+
+
+def test_through_an_http_proxy_every_request_line_is_the_whole_url(line_server, monkeypatch):
+    _no_proxy_variables(monkeypatch)
+    proxy, lines = line_server
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:%d" % proxy.server_address[1])
+    # Nothing listens at the API's address: every request reaches the proxy only.
+    transport = HzelTransport("http://api.hzel.invalid:8080", TOKEN, retries=0)
+    for _number in range(3):
+        assert transport.request("GET", "/containers?state=running") == []
+    assert lines == ["GET http://api.hzel.invalid:8080/api/v1/containers?state=running HTTP/1.1"] * 3
