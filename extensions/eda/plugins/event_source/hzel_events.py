@@ -8,7 +8,8 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
-short_description: Events from hzel containers (created, state changes, failures, vanished, metric thresholds)
+short_description: Events from hzel containers (created, state changes, failures, vanished, metric thresholds,
+  group metrics)
 description:
   - An ansible-rulebook event source that polls the hzel API's container list every O(interval) seconds and emits
     one event per change it observes between two polls, keyed by container id (a snapshot diff, not a time
@@ -31,10 +32,26 @@ description:
     O(startup_events=all)).
   - C(threshold_exceeded) and C(threshold_cleared) add C(metric) (C(cpu_percent), C(memory_percent) or
     C(disk_percent)), C(value), C(threshold), C(margin) and C(metrics) (the three percentages read).
+  - "C(group_metrics) (with O(groups); one per group after every successful poll, the first included, whatever
+    O(startup_events)) carries C(group) (the group's name), C(hostname_pattern), C(members) (integers: C(total) the
+    members listed, C(running), C(counted) the running members whose metrics were read at this poll and that are not
+    warming up, C(warming) the running members still in their O(groups.warmup), C(failed)), C(mean) and C(max)
+    (each a dict of C(cpu_percent), C(memory_percent) and C(disk_percent) over the counted members; null when no
+    member is counted), C(window) (C(min) and C(max), each a dict of the same three keys: the lowest and the highest
+    group mean over the last O(groups.window) seconds; both null until the source has group means that span
+    O(groups.window) seconds), and, with O(groups.autoscale), C(autoscale)."
+  - "C(autoscale) is C(direction) (V(up), V(down) or null), C(metric), C(high), C(low), C(cooldown),
+    C(stabilization) (the settings of O(groups.autoscale)) and C(reason) (a short sentence). V(up) when the group
+    mean of the metric is above C(high); V(down) when the highest group mean of the metric over the last
+    C(stabilization) seconds is below C(low) (and the source has group means that span them); null when no member
+    is counted, and for the rest of a cooldown: at most one V(up) or V(down) per C(cooldown) seconds, counted from
+    the later of the last decision and the last change the source saw in the group's count of active (running or
+    provisioning) members. The source only decides; a rule acts (for example with the M(hzel.cloud.hzel_containers)
+    module's count), and the next decision waits for the cooldown."
   - C(poll_failed) (after O(poll_failures) consecutive failed polls, once) carries C(error) (the client's message,
     scrubbed of the token, template markers neutralised), C(status) (the HTTP status or null), C(failures) and
     C(failing_since); C(poll_recovered) (the first good poll after a C(poll_failed)) carries C(failures) and
-    C(failing_since). These two have no C(meta.hosts).
+    C(failing_since). These two and C(group_metrics) have no C(meta) at all, so a group is never a play's limit.
   - C(meta.hosts) is the container's hostname, so that C(run_playbook) can limit a play to it; it is left out when
     more than one visible container holds that hostname (possible with an admin token). A limit is a host pattern,
     so a container named after a group (C(hzel), C(all), C(web)) selects the whole group. A rule that acts on one
@@ -131,10 +148,10 @@ options:
       - The event types to emit; every change is still tracked.
     type: list
     elements: str
-    choices: [created, state_changed, failed, vanished, threshold_exceeded, threshold_cleared, observed, poll_failed,
-      poll_recovered]
-    default: [created, state_changed, failed, vanished, threshold_exceeded, threshold_cleared, observed, poll_failed,
-      poll_recovered]
+    choices: [created, state_changed, failed, vanished, threshold_exceeded, threshold_cleared, observed, group_metrics,
+      poll_failed, poll_recovered]
+    default: [created, state_changed, failed, vanished, threshold_exceeded, threshold_cleared, observed, group_metrics,
+      poll_failed, poll_recovered]
   startup_events:
     description:
       - What the first successful poll emits. V(none) nothing (it is the baseline; a reading already over a
@@ -172,12 +189,90 @@ options:
         C(poll_recovered). From 1 to 1000.
     type: int
     default: 3
+  groups:
+    description:
+      - "Groups of containers to measure together, each emitting one C(group_metrics) event per poll: a mapping of
+        group names (lowercase letters, digits and hyphens, starting with a letter, at most 63 characters; at most
+        100 groups) to groups."
+      - "A group's members are the watched containers (see O(hostnames) and O(shard)) whose hostname
+        O(groups.hostname_pattern) renders for some index: the same pattern and the same membership rule as the
+        M(hzel.cloud.hzel_containers) module's count, so that a rule can scale exactly the group it measures."
+      - "The metrics of every running member are read at every poll, whatever O(metrics_interval) and O(thresholds):
+        one metrics request per running member per poll, that is C(M / interval) requests per second for M running
+        members (a container that is also in the threshold readings' turn is read once)."
+      - Needs V(group_metrics) in O(events) (it is there when O(events) is not given).
+      - "Each group takes O(groups.hostname_pattern) (required), O(groups.index_start) (default 1),
+        O(groups.window) (seconds, default 300), O(groups.warmup) (seconds, default 60) and O(groups.autoscale)
+        (O(groups.autoscale.metric), O(groups.autoscale.high), O(groups.autoscale.low), O(groups.autoscale.cooldown),
+        O(groups.autoscale.stabilization)); each is described below. Numbers may be given as text (rulebook
+        variables arrive so); a bad value or an unknown key ends the source with a message that names it."
+    type: dict
+    suboptions:
+      hostname_pattern:
+        description:
+          - The members' hostnames, with exactly one placeholder V({index}) (or V({index:02d}) for zero padding, up to
+            9 digits) after a literal prefix that starts with a letter, for example V(web-{index}). V(web-01) is not a
+            member of V(web-{index}), nor V(web-1) of V(web-{index:02d}).
+        type: str
+        required: true
+      index_start:
+        description:
+          - The lowest index of new members, as with M(hzel.cloud.hzel_containers); members of lower indexes still
+            belong to the group. From 0 to 1000000.
+        type: int
+        default: 1
+      window:
+        description:
+          - Seconds over which C(window.min) and C(window.max) are taken; from 1 to 86400.
+        type: float
+        default: 300
+      warmup:
+        description:
+          - Seconds after the source sees a member become running during which it is C(warming), not counted (its
+            first readings are often not typical). Members already running when the source starts are counted at once.
+            From 0 to 86400.
+        type: float
+        default: 60
+      autoscale:
+        description:
+          - When given, the group's events carry C(autoscale), a scaling decision (see the description above).
+            Numbers may be given as strings of digits, as rulebook variables arrive.
+        type: dict
+        suboptions:
+          metric:
+            description: The metric whose group mean decides.
+            type: str
+            choices: [cpu_percent, memory_percent]
+            default: cpu_percent
+          high:
+            description: A group mean above this percentage decides V(up); greater than 0 and at most 100.
+            type: float
+            default: 70
+          low:
+            description:
+              - A highest group mean over O(groups.autoscale.stabilization) below this percentage decides V(down);
+                from 0 to 100 and below O(groups.autoscale.high).
+            type: float
+            default: 20
+          cooldown:
+            description:
+              - Seconds after a decision, or after a change in the group's count of active members, during which no
+                other decision is made; from 0 to 86400.
+            type: float
+            default: 300
+          stabilization:
+            description:
+              - Seconds that the group mean must have stayed below O(groups.autoscale.low) before V(down); from 0 to
+                86400.
+            type: float
+            default: 300
 notes:
   - "What a poller cannot see: a change undone between two polls (a container that stops and starts again within
     O(interval)) gives no event, and of the changes made while the source is not running only what O(startup_events)
     reports is seen (a container created and removed meanwhile is never seen)."
   - "What it costs: one request per poll, plus, with O(thresholds), one metrics request per running watched
-    container every O(metrics_interval) (by default every poll), spread over the polls. A failed poll emits
+    container every O(metrics_interval) (by default every poll), spread over the polls, and, with O(groups), one
+    metrics request per running group member at every poll. A failed poll emits
     nothing and keeps the last snapshot, so the first good poll after it reports every change since, once."
   - "Only validated data is emitted: hostnames are DNS labels, ids UUIDs, states one of the four, the spec fields
     integers, C(created_at) a timestamp, metrics finite numbers, and C({{), C({%) and C({#) in an error text are
@@ -201,16 +296,27 @@ EXAMPLES = r"""
         thresholds:
           memory_percent: 90
         threshold_margin: 10
+        groups:
+          web:
+            hostname_pattern: "web-{index}"
+            autoscale:
+              metric: cpu_percent
+              high: 70
+              low: 20
   rules:
     - name: A container failed
       condition: event.hzel.type == "failed"
       action:
         debug:
           msg: "{{ event.hzel.container.hostname }} failed"
+    - name: The web group is busy
+      condition: event.hzel.type == "group_metrics" and event.hzel.autoscale.direction == "up"
+      action:
+        debug:
+          msg: "{{ event.hzel.group }}: {{ event.hzel.autoscale.reason }}"
 """
 
 import asyncio  # noqa: E402
-import bisect  # noqa: E402
 import datetime  # noqa: E402
 import fnmatch  # noqa: E402
 import logging  # noqa: E402
@@ -262,6 +368,14 @@ from ansible_collections.hzel.cloud.plugins.module_utils._transport import (  # 
     Scrubber,
     plain_number,
 )
+from ansible_collections.hzel.cloud.plugins.module_utils._watch import (  # noqa: E402
+    METRICS,
+    Group,
+    Snapshot,
+    WatchConfig,
+    Watcher,
+    parse_groups,
+)
 
 logger = logging.getLogger("hzel.cloud.hzel_events")
 
@@ -275,10 +389,10 @@ CONTAINER_EVENTS = (
     "threshold_cleared",
     "observed",
 )
+GROUP_EVENTS = ("group_metrics",)
 POLL_EVENTS = ("poll_failed", "poll_recovered")
-EVENT_TYPES = CONTAINER_EVENTS + POLL_EVENTS
+EVENT_TYPES = CONTAINER_EVENTS + GROUP_EVENTS + POLL_EVENTS
 STARTUP_EVENTS = ("none", "failed", "all")
-METRICS = ("cpu_percent", "memory_percent", "disk_percent")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?")
 # The openers of Jinja2 expressions, statements and comments.
 _TEMPLATE_OPENER = re.compile(r"\{(?=[{%#])")
@@ -314,6 +428,7 @@ ARGUMENTS: Dict[str, Argument] = {
     "threshold_margin": Argument("float", 5.0, None, 0, 100),
     "metrics_workers": Argument("int", 8, None, 1, 64),
     "poll_failures": Argument("int", 3, None, 1, 1000),
+    "groups": Argument("dict", None),
 }
 
 _TRUE = ("1", "true", "yes", "on", "y", "t")
@@ -333,6 +448,7 @@ class Settings(NamedTuple):
     poll_failures: int
     metrics_interval: float = 30.0
     shard: Optional[Shard] = None
+    groups: Tuple[Group, ...] = ()
 
 
 def _bounds(spec: Argument) -> str:
@@ -439,6 +555,11 @@ def parse_arguments(args: Dict[str, Any], environ: Optional[Mapping[str, str]] =
             for key, value in shard_given.items()
         }
     shard = parse_shard(shard_given)
+    groups = parse_groups(given.get("groups"))
+    if groups and "group_metrics" not in values["events"]:
+        raise InvalidParameters(
+            "groups needs group_metrics among events (or events left unset): no group would give an event"
+        )
     if not values["api_token"]:
         raise HzelAuthError("No hzel API token was given: set api_token or the HZEL_API_TOKEN environment variable")
     api = {name: values[name] for name in list(API_OPTIONS) + list(RATE_OPTIONS)}
@@ -455,6 +576,7 @@ def parse_arguments(args: Dict[str, Any], environ: Optional[Mapping[str, str]] =
         poll_failures=values["poll_failures"],
         metrics_interval=float(metrics_interval),
         shard=shard,
+        groups=groups,
     )
 
 
@@ -592,12 +714,9 @@ async def _pause(seconds: float) -> None:
 
 
 # --- the source -----------------------------------------------------------------------------------------
-class Snapshot(NamedTuple):
-    records: Dict[str, Dict[str, Any]]
-    hostname_counts: Dict[str, int]
-    skipped: List[str]
-    # Listed containers whose record failed the checks: id -> why; their last good record stands in.
-    kept: Dict[str, str]
+def _clock() -> float:
+    """Seconds on a monotonic scale (its own name, so that tests can step the time the watcher sees)."""
+    return time.monotonic()
 
 
 class HzelEventSource:
@@ -606,18 +725,28 @@ class HzelEventSource:
         self.client = client
         self.workers = workers
         self.scrub = Scrubber(settings.api.get("api_token"))
-        self.known: Optional[Dict[str, Dict[str, Any]]] = None
-        self.exceeded: Dict[str, Set[str]] = {}
+        self.watcher = Watcher(
+            WatchConfig(
+                states=settings.states,
+                events=settings.events,
+                startup_events=settings.startup_events,
+                thresholds=settings.thresholds,
+                threshold_margin=settings.threshold_margin,
+                interval=settings.interval,
+                metrics_interval=settings.metrics_interval,
+                groups=settings.groups,
+            ),
+            clock=self.clock,
+        )
         # Ids whose malformed record was already warned about (and still is malformed).
         self.malformed: Set[str] = set()
         self.failed_polls = 0
         self.failing_since: Optional[str] = None
         self.reported_failure = False
-        # The (hostname, id) of the last container whose metrics were read: the next poll goes on after it.
-        self.metrics_last: Optional[Tuple[str, str]] = None
-        self.metrics_enabled = bool(settings.thresholds) and (
-            "running" in settings.states and bool({"threshold_exceeded", "threshold_cleared"} & set(settings.events))
-        )
+
+    def clock(self) -> float:
+        # Looked up at each call, so that a test can replace _clock.
+        return _clock()
 
     async def run(self, queue: Any) -> None:
         while True:
@@ -658,11 +787,9 @@ class HzelEventSource:
                 "; ".join("%s: %s" % item for item in newly_kept[:5]),
             )
         self.malformed = set(snapshot.kept)
-        startup = self.known is None
-        events.extend(self.container_events(snapshot, observed_at, startup))
-        if self.metrics_enabled:
-            events.extend(await self.threshold_events(snapshot, observed_at, startup))
-        self.known = snapshot.records
+        changes, to_read = self.watcher.start_poll(snapshot, observed_at)
+        events.extend(changes)
+        events.extend(self.watcher.end_poll(await self.read_all_metrics(to_read)))
         return events
 
     # reading -------------------------------------------------------------------------------------------
@@ -677,7 +804,7 @@ class HzelEventSource:
         hostname_counts: Dict[str, int] = {}
         skipped = []
         kept: Dict[str, str] = {}
-        known = self.known or {}
+        known = self.watcher.known or {}
         for index, item in enumerate(data):
             hostname = item.get("hostname") if isinstance(item, dict) else None
             if isinstance(hostname, str):
@@ -710,141 +837,14 @@ class HzelEventSource:
                 exc.code,
             ) from None
 
-    # events --------------------------------------------------------------------------------------------
-    def event(self, kind: str, observed_at: str, hostname: Optional[str] = None, **fields: Any) -> Dict[str, Any]:
-        payload: Dict[str, Any] = {"type": kind, "observed_at": observed_at}
-        payload.update(fields)
-        event: Dict[str, Any] = {"hzel": payload}
-        if hostname is not None:
-            event["meta"] = {"hosts": hostname}
-        return event
-
-    def container_event(
-        self,
-        kind: str,
-        observed_at: str,
-        record: Dict[str, Any],
-        previous_state: Optional[str],
-        startup: bool,
-        snapshot: Snapshot,
-        **fields: Any,
-    ) -> Optional[Dict[str, Any]]:
-        if kind not in self.settings.events or record["state"] not in self.settings.states:
-            return None
-        hostname = record["hostname"]
-        # Limiting a play to a hostname that two containers share would act on both.
-        limit = hostname if snapshot.hostname_counts.get(hostname, 0) == (0 if kind == "vanished" else 1) else None
-        return self.event(
-            kind,
-            observed_at,
-            limit,
-            container=dict(record),
-            previous_state=previous_state,
-            startup=startup,
-            **fields,
-        )
-
-    def container_events(self, snapshot: Snapshot, observed_at: str, startup: bool) -> List[Dict[str, Any]]:
-        found: List[Optional[Dict[str, Any]]] = []
-        known = self.known or {}
-        ordered = sorted(snapshot.records.values(), key=lambda record: (record["hostname"], record["id"]))
-        for record in ordered:
-            if startup:
-                if self.settings.startup_events == "none":
-                    continue
-                if record["state"] == "failed":
-                    kind: Optional[str] = "failed"
-                else:
-                    kind = "observed" if self.settings.startup_events == "all" else None
-                previous = None
-            elif record["id"] not in known:
-                kind = "failed" if record["state"] == "failed" else "created"
-                previous = None
-            else:
-                previous = known[record["id"]]["state"]
-                if previous == record["state"]:
-                    continue
-                kind = "failed" if record["state"] == "failed" else "state_changed"
-            if kind:
-                found.append(self.container_event(kind, observed_at, record, previous, startup, snapshot))
-        gone = sorted(
-            (record for container_id, record in known.items() if container_id not in snapshot.records),
-            key=lambda record: (record["hostname"], record["id"]),
-        )
-        for record in gone:
-            found.append(self.container_event("vanished", observed_at, record, record["state"], False, snapshot))
-        for container_id in list(self.exceeded):
-            current = snapshot.records.get(container_id)
-            if current is None or current["state"] != "running":
-                # Stopped or gone: its readings start afresh when it runs again.
-                del self.exceeded[container_id]
-        return [event for event in found if event is not None]
-
-    def metrics_turn(self, running: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-        """The running containers (sorted) whose metrics this poll reads: all of them when metrics_interval is the
-        poll interval; else the next ceil(N * interval / metrics_interval) after the last one read, in turn, so
-        that each is read about once per metrics_interval and the readings are spread over the polls."""
-        if not running:
-            return []
-        share = self.settings.interval / self.settings.metrics_interval
-        count = min(len(running), math.ceil(len(running) * share - 1e-9))
-        if count == len(running):
-            self.metrics_last = None
-            return running
-        keys = [(record["hostname"], record["id"]) for record in running]
-        start = bisect.bisect_right(keys, self.metrics_last) if self.metrics_last else 0
-        chosen = [running[(start + offset) % len(running)] for offset in range(count)]
-        self.metrics_last = keys[(start + count - 1) % len(running)]
-        return sorted(chosen, key=lambda record: (record["hostname"], record["id"]))
-
-    async def threshold_events(self, snapshot: Snapshot, observed_at: str, startup: bool) -> List[Dict[str, Any]]:
-        running = self.metrics_turn(
-            sorted(
-                (record for record in snapshot.records.values() if record["state"] == "running"),
-                key=lambda record: (record["hostname"], record["id"]),
-            )
-        )
-        readings = await asyncio.gather(*(self.read_metrics(record["id"]) for record in running))
-        found: List[Dict[str, Any]] = []
-        problems = []
-        previous_states = {container_id: known["state"] for container_id, known in (self.known or {}).items()}
-        for record, reading in zip(running, readings):
-            if isinstance(reading, str):
-                problems.append("%s: %s" % (record["hostname"], reading))
-                continue
-            exceeded = self.exceeded.setdefault(record["id"], set())
-            for metric in METRICS:
-                threshold = self.settings.thresholds.get(metric)
-                if threshold is None:
-                    continue
-                value = reading[metric]
-                if metric not in exceeded and value >= threshold:
-                    exceeded.add(metric)
-                    kind = "threshold_exceeded"
-                elif metric in exceeded and value < threshold and value <= threshold - self.settings.threshold_margin:
-                    exceeded.discard(metric)
-                    kind = "threshold_cleared"
-                else:
-                    continue
-                if startup and self.settings.startup_events == "none":
-                    continue
-                emitted = self.container_event(
-                    kind,
-                    observed_at,
-                    record,
-                    previous_states.get(record["id"]),
-                    startup,
-                    snapshot,
-                    metric=metric,
-                    value=value,
-                    threshold=threshold,
-                    margin=self.settings.threshold_margin,
-                    metrics=reading,
-                )
-                if emitted is not None:
-                    found.append(emitted)
-            if not exceeded:
-                del self.exceeded[record["id"]]
+    async def read_all_metrics(self, records: List[Dict[str, Any]]) -> Dict[str, Any]:
+        """The readings of these containers: id -> percentages, or a short reason why there are none."""
+        readings = await asyncio.gather(*(self.read_metrics(record["id"]) for record in records))
+        problems = [
+            "%s: %s" % (record["hostname"], reading)
+            for record, reading in zip(records, readings)
+            if isinstance(reading, str)
+        ]
         if problems:
             logger.warning(
                 "%s: the metrics of %d container%s could not be read (%s)",
@@ -853,7 +853,7 @@ class HzelEventSource:
                 "" if len(problems) == 1 else "s",
                 "; ".join(problems[:5]),
             )
-        return found
+        return {record["id"]: reading for record, reading in zip(records, readings)}
 
     async def read_metrics(self, container_id: str) -> Any:
         """The percentages of one container, or a short reason why there are none."""
@@ -883,7 +883,7 @@ class HzelEventSource:
         if "poll_failed" not in self.settings.events:
             return []
         return [
-            self.event(
+            self.watcher.event(
                 "poll_failed",
                 observed_at,
                 error=message,
@@ -897,7 +897,9 @@ class HzelEventSource:
         events = []
         if self.reported_failure and "poll_recovered" in self.settings.events:
             events.append(
-                self.event("poll_recovered", observed_at, failures=self.failed_polls, failing_since=self.failing_since)
+                self.watcher.event(
+                    "poll_recovered", observed_at, failures=self.failed_polls, failing_since=self.failing_since
+                )
             )
         self.failed_polls = 0
         self.failing_since = None

@@ -1057,3 +1057,153 @@ def test_api_rate_limit_reaches_the_source_s_client(api, monkeypatch):
 
     drive(monkeypatch, {}, scenario)
     assert built == [3.5]
+
+
+# --- groups -------------------------------------------------------------------------------------------------
+class FakeClock:
+    """The seconds the watcher sees; the test moves them."""
+
+    def __init__(self, monkeypatch):
+        self.now = 5000.0
+        monkeypatch.setattr(hzel_events, "_clock", lambda: self.now)
+
+
+def group_events(events):
+    return [event for event in events if event["hzel"]["type"] == "group_metrics"]
+
+
+def test_each_poll_gives_one_group_metrics_event_per_group_without_meta(api, monkeypatch):
+    api.containers = [record(1), record(2), record(3, hostname="db-1"), record(4, state="failed")]
+    api.metrics = {uuid(1): reading(cpu=10.0, memory=20), uuid(2): reading(cpu=30.0, memory=40)}
+
+    async def scenario(run):
+        events = await run.first()
+        assert [event["hzel"]["type"] for event in events] == ["failed", "group_metrics", "group_metrics"]
+        db, web = group_events(events)
+        assert "meta" not in web and "meta" not in db
+        assert (db["hzel"]["group"], web["hzel"]["group"]) == ("db", "web")
+        assert web["hzel"]["hostname_pattern"] == "web-{index}"
+        assert web["hzel"]["members"] == {"total": 3, "running": 2, "counted": 2, "warming": 0, "failed": 1}
+        assert web["hzel"]["mean"] == {"cpu_percent": 20.0, "memory_percent": 30.0, "disk_percent": 10.0}
+        assert web["hzel"]["max"] == {"cpu_percent": 30.0, "memory_percent": 40.0, "disk_percent": 10.0}
+        assert web["hzel"]["window"] == {"min": None, "max": None}
+        assert "autoscale" not in web["hzel"]
+        assert db["hzel"]["members"]["counted"] == 1
+        assert sorted(api.metrics_requests) == sorted(uuid(number) for number in (1, 2, 3))
+        assert len(group_events(await run.poll())) == 2
+
+    drive(
+        monkeypatch,
+        {"groups": {"web": {"hostname_pattern": "web-{index}"}, "db": {"hostname_pattern": "db-{index}"}}},
+        scenario,
+    )
+
+
+def test_group_members_are_read_every_poll_whatever_metrics_interval(api, monkeypatch):
+    api.containers = [record(number) for number in range(1, 5)] + [record(9, hostname="api-9")]
+
+    async def scenario(run):
+        await run.first()
+        seen = len(api.metrics_requests)
+        await run.poll()
+        batch = api.metrics_requests[seen:]
+        # Every web member each poll; api-9 only in the threshold readings' turn (one container in 4 polls).
+        assert sorted(set(batch) - {uuid(9)}) == sorted(uuid(number) for number in range(1, 5))
+        assert len(batch) == len(set(batch))
+
+    drive(
+        monkeypatch,
+        {
+            "interval": 5,
+            "metrics_interval": 20,
+            "thresholds": {"cpu_percent": 90},
+            "groups": {"web": {"hostname_pattern": "web-{index}"}},
+        },
+        scenario,
+    )
+
+
+def test_a_member_seen_starting_warms_up_by_the_source_s_clock(api, monkeypatch):
+    clock = FakeClock(monkeypatch)
+    api.containers = [record(1), record(2, state="provisioning")]
+
+    async def scenario(run):
+        assert group_events(await run.first())[0]["hzel"]["members"]["counted"] == 1
+        api.containers[1]["state"] = "running"
+        clock.now += 5
+        members = group_events(await run.poll())[0]["hzel"]["members"]
+        assert (members["counted"], members["warming"]) == (1, 1)
+        clock.now += 20
+        members = group_events(await run.poll())[0]["hzel"]["members"]
+        assert (members["counted"], members["warming"]) == (2, 0)
+
+    drive(monkeypatch, {"groups": {"web": {"hostname_pattern": "web-{index}", "warmup": "20"}}}, scenario)
+
+
+def test_autoscale_decides_up_then_waits_for_the_cooldown_with_arguments_given_as_text(api, monkeypatch):
+    clock = FakeClock(monkeypatch)
+    api.containers = [record(1), record(2)]
+    api.metrics = {uuid(1): reading(cpu=95.0), uuid(2): reading(cpu=85.0)}
+    policy = {"metric": "cpu_percent", "high": "80", "low": "10", "cooldown": "60", "stabilization": "0"}
+
+    async def scenario(run):
+        decision = group_events(await run.first())[0]["hzel"]["autoscale"]
+        assert decision["direction"] == "up" and "above high 80" in decision["reason"]
+        assert (decision["high"], decision["low"], decision["cooldown"]) == (80.0, 10.0, 60.0)
+        clock.now += 30
+        assert group_events(await run.poll())[0]["hzel"]["autoscale"]["direction"] is None
+        clock.now += 30
+        assert group_events(await run.poll())[0]["hzel"]["autoscale"]["direction"] == "up"
+
+    drive(monkeypatch, {"groups": {"web": {"hostname_pattern": "web-{index}", "autoscale": policy}}}, scenario)
+
+
+def test_without_groups_no_group_event_is_emitted_and_no_metrics_are_read(api, monkeypatch):
+    api.containers = [record(1)]
+
+    async def scenario(run):
+        assert await run.first() == []
+        assert api.metrics_requests == []
+
+    drive(monkeypatch, {}, scenario)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ({"group": {}}, "'group' (did you mean 'groups'?)"),
+        ({"groups": ["web"]}, "groups must be a mapping"),
+        ({"groups": {"web": {"hostname_patern": "web-{index}"}}}, "'hostname_patern' (did you mean"),
+        ({"groups": {"web": {"hostname_pattern": "{index}"}}}, "groups.web.hostname_pattern must start with"),
+        ({"groups": {"web": {"hostname_pattern": "web-{index}", "window": 86401}}}, "groups.web.window must be"),
+        (
+            {"groups": {"web": {"hostname_pattern": "web-{index}"}}, "events": ["failed"]},
+            "groups needs group_metrics among events",
+        ),
+        ({"events": ["group_metric"]}, "did you mean 'group_metrics'?"),
+    ],
+)
+def test_bad_groups_end_the_source_naming_the_key(args, message):
+    arguments = {"api_token": TOKEN}
+    arguments.update(args)
+    with pytest.raises(hzel_events.InvalidParameters) as failure:
+        asyncio.run(hzel_events.main(asyncio.Queue(), arguments))
+    assert message in str(failure.value)
+
+
+def test_documentation_of_groups_matches_the_accepted_keys():
+    from ansible_collections.hzel.cloud.plugins.module_utils import _watch
+
+    group_doc = yaml.safe_load(hzel_events.DOCUMENTATION)["options"]["groups"]["suboptions"]
+    for documented, keys in (
+        (group_doc, _watch.GROUP_KEYS),
+        (group_doc["autoscale"]["suboptions"], _watch.AUTOSCALE_KEYS),
+    ):
+        assert sorted(documented) == sorted(keys)
+        for name, bounds in keys.items():
+            if bounds is not None:
+                assert documented[name]["default"] == bounds.default, name
+                assert documented[name]["type"] == ("int" if bounds.integer else "float"), name
+    assert group_doc["hostname_pattern"]["required"] is True
+    metric = group_doc["autoscale"]["suboptions"]["metric"]
+    assert (tuple(metric["choices"]), metric["default"]) == (_watch.AUTOSCALE_METRICS, _watch.AUTOSCALE_METRIC_DEFAULT)
