@@ -251,6 +251,8 @@ class Watcher:
         self.exceeded: Dict[str, Set[str]] = {}
         # The (hostname, id) of the last container whose metrics were read: the next poll goes on after it.
         self.metrics_last: Optional[Tuple[str, str]] = None
+        # The readings owed but not yet made (a fraction of one), carried to the next poll.
+        self.metrics_due = 0.0
         self.metrics_enabled = bool(config.thresholds) and (
             "running" in config.states and bool({"threshold_exceeded", "threshold_cleared"} & set(config.events))
         )
@@ -377,15 +379,20 @@ class Watcher:
     # thresholds --------------------------------------------------------------------------------------------------
     def metrics_turn(self, running: List[Record]) -> List[Record]:
         """The running containers (sorted) whose metrics this poll reads: all of them when metrics_interval is the
-        poll interval; else the next ceil(N * interval / metrics_interval) after the last one read, in turn, so
-        that each is read about once per metrics_interval and the readings are spread over the polls."""
+        poll interval; else N * interval / metrics_interval of them on average (the fraction carried from poll to
+        poll), the next after the last one read, in turn, so that each is read about once per metrics_interval,
+        the readings spread over the polls, and the cost is N / metrics_interval requests per second."""
         if not running:
             return []
         share = self.config.interval / self.config.metrics_interval
-        count = min(len(running), math.ceil(len(running) * share - 1e-9))
+        due = self.metrics_due + len(running) * share
+        count = min(len(running), int(due + 1e-9))
+        self.metrics_due = min(float(len(running)), due - count)
         if count == len(running):
             self.metrics_last = None
             return running
+        if count == 0:
+            return []
         keys = [(record["hostname"], record["id"]) for record in running]
         start = bisect.bisect_right(keys, self.metrics_last) if self.metrics_last else 0
         chosen = [running[(start + offset) % len(running)] for offset in range(count)]

@@ -1207,3 +1207,16 @@ def test_documentation_of_groups_matches_the_accepted_keys():
     assert group_doc["hostname_pattern"]["required"] is True
     metric = group_doc["autoscale"]["suboptions"]["metric"]
     assert (tuple(metric["choices"]), metric["default"]) == (_watch.AUTOSCALE_METRICS, _watch.AUTOSCALE_METRIC_DEFAULT)
+
+
+def test_metrics_interval_holds_for_fewer_containers_than_polls_in_it(api, monkeypatch):
+    # Three containers, a poll every 5 s, each read every 60 s: three readings in twelve polls, not one a poll.
+    api.containers = [record(number) for number in range(1, 4)]
+
+    async def scenario(run):
+        await run.first()
+        for _poll in range(23):
+            await run.poll()
+        assert sorted(api.metrics_requests) == sorted(uuid(number) for number in range(1, 4) for _twice in (1, 2))
+
+    drive(monkeypatch, {"interval": 5, "metrics_interval": 60, "thresholds": {"cpu_percent": 50}}, scenario)
