@@ -124,7 +124,7 @@ stage_collection-docs() {
     local page
     for page in hzel_container_module hzel_containers_module hzel_container_info_module hzel_inventory hzel_fleet_role \
         usage_filter to_fleet_filter docsite/connecting docsite/event_driven_ansible docsite/hzel_events_source \
-        docsite/eda_rulebooks docsite/playbooks; do
+        docsite/eda_rulebooks docsite/playbooks docsite/autoscaling; do
         grep -q "hzel.cloud" "$JOB_WORK/site/build/html/collections/hzel/cloud/$page.html"
     done
     echo "docsite built: $(find "$JOB_WORK/site/build/html" -name '*.html' | wc -l) pages"

@@ -30,6 +30,7 @@ TOKEN = "hzel-demo-token"
 # How long a wait may last before the scenario fails as hung; no check is about time.
 GUARD = 120
 MARKER_FILE = "owned-by-an-event"
+ACTIVE = ("running", "provisioning")
 EVENT_LINE = re.compile(r"HZEL-EVENT (\{.*\})\s*$")
 HEADER = re.compile(r"^\*\* (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) \[debug\]")
 
@@ -545,6 +546,95 @@ def scenario_hostile(options, emulator):
     print("  6 hostile records skipped with a warning, template markers in errors neutralised; nothing ran")
 
 
+def scenario_autoscale(options, emulator):
+    """hzel.cloud.autoscale closes the loop: failed members block; up, one step per cooldown, to max and no
+    further; down after the stabilization window, one step per cooldown, to min and no further; an oscillating
+    load never gives more than one action per cooldown."""
+    emulator.reset()
+    members = [emulator.create("as-%d" % index) for index in (1, 2)]
+    for member in members:
+        emulator.power(member["id"], "start")
+    cooldown, stabilization = 6, 4
+    variables = {
+        "hzel_autoscale_pattern": "as-{index}",
+        "hzel_autoscale_min": 2,
+        "hzel_autoscale_max": 4,
+        "hzel_autoscale_interval": 1,
+        "hzel_autoscale_cooldown": cooldown,
+        "hzel_autoscale_stabilization": stabilization,
+        "hzel_autoscale_warmup": 0,
+    }
+    changes = []  # (monotonic time, active count) each time the count is seen to change
+
+    def active():
+        listed = emulator.api("GET", "/containers")
+        count = sum(1 for item in listed if re.fullmatch(r"as-[0-9]+", item["hostname"]) and item["state"] in ACTIVE)
+        if not changes or changes[-1][1] != count:
+            changes.append((time.monotonic(), count))
+        return count
+
+    def load(cpu):
+        emulator.control("POST", "metrics", {"hostname_pattern": "as-*", "cpu_percent": cpu, "jitter": False})
+
+    def hold(seconds, expected):
+        ends = time.monotonic() + seconds
+        while time.monotonic() < ends:
+            check(active() == expected, "autoscale: the count left %d (%s)" % (expected, changes))
+            time.sleep(0.2)
+
+    def reach(count):
+        rulebook.wait_for("%d active members" % count, lambda: active() == count)
+
+    creates = "POST /api/v1/containers"
+    # A failed member (as a list reply that adds one): the playbook refuses, changing nothing.
+    listed = emulator.api("GET", "/containers")
+    failed = dict(listed[0], id="01942cf7-0000-7000-8000-0000000000f9", hostname="as-9", state="failed")
+    emulator.faults(
+        {
+            "kind": "reply",
+            "method": "GET",
+            "path": "^/api/v1/containers$",
+            "body": json.dumps({"data": listed + [failed]}),
+        }
+    )
+    load(90)
+    with Rulebook(
+        options, "autoscale", "hzel.cloud.autoscale", variables, inventory=shipped_localhost(options)
+    ) as rulebook:
+        rulebook.wait_for("the refusal", lambda: any("as-9" in line and "failed" in line for line in rulebook.lines))
+        refused_at = time.monotonic()
+        check(emulator.requests_of(creates) == 2, "autoscale: a create despite a failed member")
+        emulator.faults()
+        # Up, the next attempt a cooldown after the refused one; then one step per cooldown, to max 4.
+        reach(3)
+        check(changes[-1][0] - refused_at >= cooldown - 2, "autoscale: scaled up within the cooldown of the refusal")
+        reach(4)
+        hold(2 * cooldown + 2, 4)
+        # Down, once the highest mean of the stabilization window is below low; one step per cooldown, to min 2.
+        load(5)
+        reach(3)
+        reach(2)
+        hold(2 * cooldown + 2, 2)
+        # An oscillating load: never more than one action per cooldown, never outside [2, 4].
+        oscillation_from = len(changes)
+        for number in range(8):
+            load(90 if number % 2 == 0 else 5)
+            ends = time.monotonic() + 3
+            while time.monotonic() < ends:
+                check(2 <= active() <= 4, "autoscale: outside [2, 4] (%s)" % changes)
+                time.sleep(0.2)
+        rulebook.wait_for("the last playbook", lambda: sum("PLAY RECAP" in line for line in rulebook.lines) >= 1)
+    steps = [later - earlier for (earlier, _a), (later, _b) in zip(changes, changes[1:])]
+    check(all(step >= cooldown - 2 for step in steps), "autoscale: two actions within a cooldown (%s)" % changes)
+    counts = [count for _at, count in changes]
+    check(counts[:5] == [2, 3, 4, 3, 2], "autoscale: the counts went %s" % counts)
+    print(
+        "  failed member refused; 2 -> 3 -> 4 (max held), 4 -> 3 -> 2 (min held), %d actions while the load "
+        "oscillated; the shortest time between two actions %.1fs (cooldown %ds)"
+        % (len(changes) - oscillation_from, min(steps), cooldown)
+    )
+
+
 SCENARIOS = {
     "events": scenario_events,
     "restart": scenario_restart,
@@ -555,6 +645,7 @@ SCENARIOS = {
     "refused": scenario_refused_token,
     "poll-failures": scenario_poll_failures,
     "hostile": scenario_hostile,
+    "autoscale": scenario_autoscale,
 }
 
 
