@@ -12,7 +12,7 @@ author:
   - hzel.cloud contributors (@hzel)
 description:
   - Lists the hzel containers visible to an API token as inventory hosts, named by their hostname and added in
-    hostname order (a stable order, which AWX job slicing relies on).
+    hostname order.
   - Every host is in the group C(hzel) and has the container's fields as host variables with a prefix
     (default C(hzel_)) - C(hzel_id), C(hzel_user_id), C(hzel_state), C(hzel_cpu_cores), C(hzel_memory_mb),
     C(hzel_disk_gb), C(hzel_created_at).
