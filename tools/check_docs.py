@@ -10,34 +10,22 @@ import os
 import re
 import sys
 
+from run_examples import rst_blocks
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BLOCK = re.compile(r"^```[a-z]*\n# (\S+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
-RST_BLOCK = re.compile(r"^( *)\.\. code-block:: *[\w-]+\n")
 DOCUMENTS = ("README.md", "roles/hzel_fleet/README.md", "docs/awx.md")
 GUIDES = os.path.join("docs", "docsite", "rst")
 
 
-def rst_blocks(text):
+def marked_blocks(path):
     """The (path, body) of each code block of a guide whose first line is ``# PATH``, unindented as a reader
-    copies it."""
-    lines = text.splitlines()
-    index = 0
-    while index < len(lines):
-        match = RST_BLOCK.match(lines[index] + "\n")
-        index += 1
-        if not match:
-            continue
-        body = []
-        while index < len(lines) and (not lines[index].strip() or lines[index].startswith(match.group(1) + " ")):
-            body.append(lines[index])
-            index += 1
-        if not any(line.strip() for line in body):
-            continue
-        width = min(len(line) - len(line.lstrip()) for line in body if line.strip())
-        body = "\n".join(line[width:] for line in body).strip("\n").splitlines()
-        marker = re.match(r"# (\S+)$", body[0]) if body and body[0].strip() else None
+    copies it (the guide's code blocks as the examples stage reads them)."""
+    for _language, body in rst_blocks(path):
+        lines = body.splitlines()
+        marker = re.match(r"# (\S+)$", lines[0]) if lines and lines[0].strip() else None
         if marker:
-            yield marker.group(1), "\n".join(body[1:]).rstrip("\n") + "\n"
+            yield marker.group(1), "\n".join(lines[1:]).rstrip("\n") + "\n"
 
 
 def check_support_matrix(problems):
@@ -69,7 +57,7 @@ def main():
     for document in DOCUMENTS + tuple(guides):
         with open(os.path.join(ROOT, document), encoding="utf-8") as handle:
             text = handle.read()
-        blocks = rst_blocks(text) if document.endswith(".rst") else BLOCK.findall(text)
+        blocks = marked_blocks(document) if document.endswith(".rst") else BLOCK.findall(text)
         for path, body in blocks:
             source = os.path.join(ROOT, path)
             if not os.path.isfile(source):

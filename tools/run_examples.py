@@ -101,6 +101,8 @@ def rst_blocks(path):
         while index < len(lines) and (not lines[index].strip() or lines[index].startswith(match.group(1) + " ")):
             body.append(lines[index])
             index += 1
+        if not any(line.strip() for line in body):
+            continue
         width = min(len(line) - len(line.lstrip()) for line in body if line.strip())
         yield match.group(2), "\n".join(line[width:] for line in body).strip("\n") + "\n"
 
