@@ -44,7 +44,7 @@ INDEX_START_DEFAULT = 1
 NAMED_PER_VALUE = 5
 # One placeholder: {index}, or {index:0Nd} for zero padding to N digits.
 _PLACEHOLDER = re.compile(r"\{index(?::0([1-9])d)?\}")
-_ACTIVE = ("running", "provisioning")
+ACTIVE_STATES = ("running", "provisioning")
 
 
 class HostnamePattern(NamedTuple):
@@ -134,7 +134,7 @@ def describe_group(pattern: HostnamePattern, current: Sequence[Record]) -> Dict[
     def named(*states: str) -> List[str]:
         return [str(record["hostname"]) for _index, record in members if record.get("state") in states]
 
-    active = named(*_ACTIVE)
+    active = named(*ACTIVE_STATES)
     return {
         "hostname_pattern": pattern.text,
         "members": [str(record["hostname"]) for _index, record in members],
@@ -166,7 +166,7 @@ def scale_items(group: ScaleGroup, current: Sequence[Record]) -> ScalePlan:
             "hostname_pattern %r matches hostnames that more than one visible container holds (%s); a count "
             "cannot tell them apart, so nothing was changed" % (pattern.text, ", ".join(twins[:10]))
         )
-    active = [(index, record) for index, record in members if record.get("state") in _ACTIVE]
+    active = [(index, record) for index, record in members if record.get("state") in ACTIVE_STATES]
     stopped = [(index, record) for index, record in members if record.get("state") == "stopped"]
     failed = [record for _index, record in members if record.get("state") == "failed"]
 
@@ -351,7 +351,7 @@ class GroupResolver:
             "hostname_pattern": pattern.text,
             "count": self.group.count,
             "members": ordered,
-            "active": named(*_ACTIVE),
+            "active": named(*ACTIVE_STATES),
             "stopped": named("stopped"),
             "failed": named("failed"),
         }

@@ -23,6 +23,7 @@ from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Set
 
 from ansible_collections.hzel.cloud.plugins.module_utils._options import InvalidParameters, check_number, unknown_keys
 from ansible_collections.hzel.cloud.plugins.module_utils._scale import (
+    ACTIVE_STATES,
     INDEX_MAX,
     INDEX_START_DEFAULT,
     HostnamePattern,
@@ -37,7 +38,6 @@ METRICS = ("cpu_percent", "memory_percent", "disk_percent")
 AUTOSCALE_METRICS = ("cpu_percent", "memory_percent")
 GROUPS_MAX = 100
 GROUP_NAME_RE = re.compile(r"[a-z]([a-z0-9-]{0,61}[a-z0-9])?")
-_ACTIVE = ("running", "provisioning")
 
 
 class Bounds(NamedTuple):
@@ -469,7 +469,7 @@ class Watcher:
             for record in running
             if record["id"] not in warming_ids and isinstance(readings.get(record["id"]), dict)
         ]
-        active = sum(1 for record in members if record["state"] in _ACTIVE)
+        active = sum(1 for record in members if record["state"] in ACTIVE_STATES)
         if state.active is not None and active != state.active:
             state.active_changed_at = now
         state.active = active
