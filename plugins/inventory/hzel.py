@@ -87,19 +87,31 @@ options:
         required: true
   metrics_workers:
     description:
-      - How many metrics requests are in flight at once with O(include_metrics=true); from 1 to 64.
-      - "The default, 32, comes from measurement: with metrics answered in about 20 ms, an inventory of 10,000 hosts
-        takes about 3 times as long as the same inventory without metrics at 32 workers (10,000 answers of 20 ms
-        over 32 workers alone add 6.25 s to a plain run of about 3.7 s), against 5.5 to 6 times at 8 and 3.3 to
-        3.7 times at 16. From about 32 on, the run is bound by one core of the machine that runs Ansible, not by
-        the API's latency: 64 workers gained a few percent on average, and lost in some runs, while holding twice
-        the requests and connections open at the API, and meeting a rate limit with twice the requests in
-        flight."
-      - Raise it for an API that answers slowly (each worker waits for its answer); lower it to spare the API.
-        A rate limit does not call for a lower value, since answers C(429) that show one make every request hold
-        and then go out at the pace the API let through (see O(api_retries)).
+      - How many metrics requests are in flight at once with O(include_metrics=true), over all the processes that
+        read them (see O(metrics_processes)); from 1 to 256.
+      - "The default, 128, comes from measurement. The API's latency sets a floor: 10,000 hosts whose metrics are
+        answered in 20 ms take 10,000 x 20 ms / O(metrics_workers) at least (6.25 s at 32 workers, 1.6 s at 128),
+        on top of an inventory of the same hosts without metrics (about 3.2 s). And each answer costs the
+        process that reads it some 300 microseconds of Python: with more than a few dozen requests in flight,
+        one process is bound by one core, which O(metrics_processes) lifts."
+      - "Lower it to spare the API, or where it limits concurrent connections. A rate limit does not call for a
+        lower value: O(api_rate_limit) keeps to one, the API's RateLimit headers are followed, and answers
+        C(429) make every request hold and then go out at the pace the API let through (see O(api_retries))."
     type: int
-    default: 32
+    default: 128
+  metrics_processes:
+    description:
+      - How many processes read the metrics with O(include_metrics=true), each with its own connections and an
+        equal share of O(metrics_workers); from 1 to 16.
+      - By default, one per CPU of the machine that runs Ansible, at most 4. Never more than one per 1,000 hosts
+        whose metrics are read (a process takes a few milliseconds to start; a few hundred hosts are read in
+        one), and always one where processes cannot be forked (the C(fork) start method of Python's
+        C(multiprocessing)).
+      - Always one when O(api_rate_limit) is set, or when the API's replies state its budget (C(RateLimit-*)
+        headers), since one process keeps to a limit exactly, where processes would each hold their own.
+      - A process that ends without answering (killed, out of memory) fails the metrics of its hosts only, as
+        any failed metrics request does.
+    type: int
   connect_with:
     description:
       - How Ansible reaches a host, as its C(ansible_host).
@@ -273,10 +285,13 @@ except ImportError:  # ansible-core before 2.19 templates any string that looks 
     trust_as_template = None
 
 from ansible_collections.hzel.cloud.plugins.module_utils._containers import RECORD_FIELDS
-from ansible_collections.hzel.cloud.plugins.module_utils._executor import fetch_metrics
+from ansible_collections.hzel.cloud.plugins.module_utils._executor import (
+    PROCESSES_MAX,
+    fetch_metrics_spread,
+    spread_over,
+)
 from ansible_collections.hzel.cloud.plugins.module_utils._options import (
     API_OPTIONS,
-    PARALLELISM_MAX,
     RATE_OPTIONS,
     InvalidParameters,
     build_client,
@@ -288,6 +303,8 @@ from ansible_collections.hzel.cloud.plugins.module_utils._shard import parse_sha
 from ansible_collections.hzel.cloud.plugins.module_utils._transport import HzelError, Scrubber
 
 GROUP = "hzel"
+# The most metrics requests in flight at once (metrics_workers), over all the processes that read them.
+METRICS_WORKERS_MAX = 256
 # Names that mean something to Ansible: a container called 'localhost' would turn every
 # 'hosts: localhost' play of whoever uses this inventory into an SSH connection to it.
 RESERVED_NAMES = frozenset(("localhost", "all", "ungrouped"))
@@ -618,16 +635,31 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 "metrics_workers",
                 self.get_option("metrics_workers"),
                 1,
-                PARALLELISM_MAX,
+                METRICS_WORKERS_MAX,
                 integer=True,
                 low_inclusive=True,
             )
-            client = build_client(options, pool_size=workers)
+            processes = self.get_option("metrics_processes")
+            if processes is not None:
+                processes = check_number(
+                    "metrics_processes", processes, 1, PROCESSES_MAX, integer=True, low_inclusive=True
+                )
+            client = build_client(options, pool_size=1)
             containers = client.list()
             failures = {}
             if self.get_option("include_metrics"):
                 wanted = self._select(containers)
-                fetched, failures = fetch_metrics(client, wanted, workers)
+                processes = spread_over(len(wanted), processes)
+                if options.get("api_rate_limit") is not None or client.transport.gate.budget_stated:
+                    processes = 1
+                # One client per process, none of whose connections were used (the list's stays here).
+                per_process = max(1, -(-workers // processes))
+                clients = [build_client(options, pool_size=per_process) for _index in range(processes)]
+                try:
+                    fetched, failures = fetch_metrics_spread(clients, wanted, workers)
+                finally:
+                    for each in clients:
+                        each.transport.close()
                 # The fetched records are copies with their metrics, in the order of the wanted ones: each takes
                 # the place of the very record it was made from (by identity, so no id or hostname can be confused).
                 with_metrics = {}

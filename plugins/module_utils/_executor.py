@@ -15,6 +15,8 @@ without Ansible and without waiting.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -392,11 +394,98 @@ def fetch_metrics(api: ContainersAPI, records: Sequence[Record], workers: int) -
     """
     records = list(records)
     results = run_pool(lambda record: api.metrics(record["id"]), records, workers, api.scrub)
+    return with_answers(records, [(metrics, None if error is None else error.message) for metrics, error in results])
+
+
+def with_answers(
+    records: Sequence[Record], answers: Sequence[Tuple[Any, Optional[str]]]
+) -> Tuple[List[Record], Dict[str, str]]:
+    """Each record with its ``metrics`` from its (metrics, error message) answer; the messages by unique name."""
     names = unique_names([record["hostname"] for record in records], [record["id"] for record in records])
     with_metrics = []
     failures = {}
-    for name, record, (metrics, error) in zip(names, records, results):
+    for name, record, (metrics, message) in zip(names, records, answers):
         with_metrics.append(dict(record, metrics=metrics))
-        if error is not None:
-            failures[name] = error.message
+        if message is not None:
+            failures[name] = message
     return with_metrics, failures
+
+
+# Reading metrics costs the reading process a few hundred microseconds of Python per reply, whatever the API's
+# latency; with many requests in flight one process is bound by one core. A fan-out this large is therefore
+# spread over processes (forked, so that each starts at once with the client already built): at least
+# READS_PER_PROCESS reads per process, since a process costs a few milliseconds to start, and at most
+# PROCESSES_AUTO_MAX when the number is left to the machine.
+READS_PER_PROCESS = 1000
+PROCESSES_AUTO_MAX = 4
+PROCESSES_MAX = 16
+
+
+def spread_over(reads: int, processes: Optional[int] = None, cpus: Optional[int] = None) -> int:
+    """How many processes read ``reads`` metrics: ``processes`` when given (never more than one per
+    READS_PER_PROCESS reads), else one per CPU, at most PROCESSES_AUTO_MAX; 1 where fork is not available."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    if processes is None:
+        processes = min(PROCESSES_AUTO_MAX, cpus if cpus is not None else (os.cpu_count() or 1))
+    return max(1, min(processes, reads // READS_PER_PROCESS))
+
+
+def _read_part(api: ContainersAPI, records: Sequence[Record], workers: int, send: Any) -> None:
+    """In a forked process: the metrics of ``records``, sent back as (metrics, error message) pairs.
+
+    Nothing is printed and nothing is raised here (a traceback would reach the user's terminal): a process that
+    cannot answer closes its end, and the parent reports its reads as failed.
+    """
+    try:
+        results = run_pool(lambda record: api.metrics(record["id"]), records, workers, api.scrub)
+        send.send([(metrics, None if error is None else error.message) for metrics, error in results])
+    except BaseException:  # nothing may escape to multiprocessing, which would print it
+        pass
+    finally:
+        try:
+            send.close()
+        except BaseException:
+            pass
+
+
+def fetch_metrics_spread(
+    apis: Sequence[ContainersAPI], records: Sequence[Record], workers: int
+) -> Tuple[List[Record], Dict[str, str]]:
+    """``fetch_metrics`` over one process per client in ``apis`` (forked; the first part too, so that this
+    process only waits): records[i::n] go to the i-th, each with ``workers / n`` requests in flight (rounded up).
+
+    Each client must be new (its connections unused): a forked process never shares a connection with another.
+    Same result as ``fetch_metrics``; the reads of a process that ends without an answer fail, each with the reason.
+    """
+    records = list(records)
+    count = len(apis)
+    if count <= 1 or len(records) < 2:
+        return fetch_metrics(apis[0], records, workers)
+    context = multiprocessing.get_context("fork")
+    per_process = max(1, -(-workers // count))
+    children = []
+    for index, api in enumerate(apis):
+        part = list(range(index, len(records), count))
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(
+            target=_read_part, args=(api, [records[i] for i in part], per_process, send), daemon=True
+        )
+        child.start()
+        send.close()
+        children.append((child, receive, part))
+    answers: List[Tuple[Any, Optional[str]]] = [(None, None)] * len(records)
+    for child, receive, part in children:
+        try:
+            answered = receive.recv()
+        except (EOFError, OSError):
+            answered = None
+        finally:
+            receive.close()
+        child.join()
+        if not isinstance(answered, list) or len(answered) != len(part):
+            lost = "the process that read this host's metrics ended without an answer (exit code %s)" % child.exitcode
+            answered = [(None, lost)] * len(part)
+        for index, answer in zip(part, answered):
+            answers[index] = answer
+    return with_answers(records, answers)

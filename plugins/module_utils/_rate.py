@@ -204,6 +204,8 @@ class RateGate:
         self._budget = 0
         self._budget_reset_at = 0.0
         self.budget_waits = 0
+        # Whether any reply stated the API's budget (a client that splits its work keeps it in one process then).
+        self.budget_stated = False
         self._not_before = 0.0
         self._sleep = sleep
         self._clock = clock
@@ -223,6 +225,7 @@ class RateGate:
     def budget_from(self, remaining: int, reset: float) -> None:
         """A reply (still in flight) stated the API's budget: ``remaining`` requests for ``reset`` seconds."""
         with self._lock:
+            self.budget_stated = True
             if reset > BUDGET_WAIT_MAX:
                 self._budget_reset_at = 0.0
                 return

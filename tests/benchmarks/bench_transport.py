@@ -21,9 +21,10 @@ CPU time of this process is the client's alone.
 (e) A 60 MB list reply sent without Content-Length: the peak memory of refusing it (tracemalloc).
 (f) api_rate_limit with demand above it: the fleet module's pool (8 workers, run_pool), then the inventory's
     metrics fan-out (fetch_metrics, 32 workers), send metrics reads answered after 22 ms (about 360 and 1,450 a
-    second without a limit) through a client with api_rate_limit 40 for 25 s each; the server counts the
-    arrivals: the most in any 10 s window against 10 x limit + burst (goal: at most), and the share of the limit
-    used (goal at least 90%).
+    second without a limit) through a client with api_rate_limit 40 for 25 s each; then the event source
+    (hzel_events.main, as ansible-rulebook runs it) watching 300 running containers with a threshold, interval 1
+    s (about 300 requests a second without a limit), for 25 s. The server counts the arrivals: the most in any
+    10 s window against 10 x limit + burst (goal: at most), and the share of the limit used (goal at least 90%).
 (g) The API's budget headers: 1,000 metrics reads through the pool of 8 against a server that admits 250
     requests per window of 2.5 s (100/s), counted from the first request, and states its budget in
     RateLimit-* headers (Reset in whole seconds, rounded up) or X-RateLimit-* headers (Reset a UNIX time,
@@ -66,6 +67,7 @@ CLIENT_LIMIT = 40.0
 BUDGET_WINDOW = 2.5
 BUDGET_PER_WINDOW = 250
 CLIENT_LIMIT_SECONDS = 25.0
+SOURCE_CONTAINERS = 300
 LIMIT_PER_SECOND = 100
 METRICS_READS = 1000
 CPU_SEQUENTIAL = 2000
@@ -158,6 +160,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return
         container = path.split("/")[3] if path.count("/") >= 4 else ""
+        if scenario == "counted" and path == "api/v1/containers":
+            # The event source's list: running containers, each watched for its metrics.
+            with _State.lock:
+                _State.arrivals.append(time.monotonic())
+            time.sleep(LATENCY)
+            records = [
+                dict(RECORD, id=ID % number, hostname="node-%d" % number, state="running")
+                for number in range(1, SOURCE_CONTAINERS + 1)
+            ]
+            self._answer(200, {"data": records})
+            return
         if scenario.startswith("budget"):
             now = time.monotonic()
             with _State.lock:
@@ -396,22 +409,61 @@ def bench_client_limit(base, client_for):
                 fetch_metrics(client, records[done : done + pool * 4], pool)
                 done += pool * 4
         seconds = time.monotonic() - started
-        arrivals = stats(base)["arrivals"]
         print(
             "(f) api_rate_limit %s through %s (%d workers), demand about %d/s, %.0f s"
             % (plain(CLIENT_LIMIT), label, pool, pool / LATENCY, seconds)
         )
-        print(
-            "  most requests in any 10 s window %d (goal <= 10 x limit + burst = %d); %d requests in %.1f s: %.1f%% "
-            "of the limit used (goal >= 90%%)"
-            % (
-                most_in_window(arrivals, 10.0),
-                10 * CLIENT_LIMIT + burst,
-                len(arrivals),
-                seconds,
-                100.0 * len(arrivals) / (CLIENT_LIMIT * seconds),
-            )
+        print_limit_figures(stats(base)["arrivals"], seconds, burst)
+    stats(base)
+    seconds = source_under_limit(base)
+    print(
+        "(f) api_rate_limit %s through the event source (hzel_events), %d running containers with a threshold, "
+        "interval 1 s, demand about %d/s, %.0f s" % (plain(CLIENT_LIMIT), SOURCE_CONTAINERS, SOURCE_CONTAINERS, seconds)
+    )
+    print_limit_figures(stats(base)["arrivals"], seconds, burst)
+
+
+def print_limit_figures(arrivals, seconds, burst):
+    print(
+        "  most requests in any 10 s window %d (goal <= 10 x limit + burst = %d); %d requests in %.1f s: %.1f%% "
+        "of the limit used (goal >= 90%%)"
+        % (
+            most_in_window(arrivals, 10.0),
+            10 * CLIENT_LIMIT + burst,
+            len(arrivals),
+            seconds,
+            100.0 * len(arrivals) / (CLIENT_LIMIT * seconds),
         )
+    )
+
+
+def source_under_limit(base):
+    """The event source as ansible-rulebook runs it (main() on an event loop), stopped after CLIENT_LIMIT_SECONDS."""
+    import asyncio
+
+    from ansible_collections.hzel.cloud.extensions.eda.plugins.event_source import hzel_events
+
+    class Queue:
+        async def put(self, event):
+            pass
+
+    args = {
+        "api_url": base + "/counted",
+        "api_token": TOKEN,
+        "interval": 1,
+        "thresholds": {"cpu_percent": 99},
+        "api_rate_limit": CLIENT_LIMIT,
+    }
+
+    async def run():
+        try:
+            await asyncio.wait_for(hzel_events.main(Queue(), args), CLIENT_LIMIT_SECONDS)
+        except asyncio.TimeoutError:
+            pass
+
+    started = time.monotonic()
+    asyncio.run(run())
+    return time.monotonic() - started
 
 
 def bench_budget(base, client_for):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import responses
@@ -330,6 +331,9 @@ def test_an_unknown_key_is_an_error_naming_the_nearest_option(api, tmp_path, con
         ("api_timeout: .nan\n", "api_timeout must be a finite number"),
         ("api_timeout: 1e308\n", "api_timeout must be greater than 0 and at most 3600"),
         ("metrics_workers: 0\n", "metrics_workers must be at least 1"),
+        ("metrics_workers: 257\n", "metrics_workers must be at least 1 and at most 256"),
+        ("metrics_processes: 0\n", "metrics_processes must be at least 1"),
+        ("metrics_processes: 17\n", "metrics_processes must be at least 1 and at most 16"),
     ],
 )
 def test_absurd_numbers_are_refused(api, tmp_path, config, says):
@@ -1017,3 +1021,60 @@ def test_api_rate_limit_reaches_the_client_that_makes_every_request(api, tmp_pat
     else:
         parse(tmp_path, "api_rate_limit: 2.5\n")
     assert len(built) == 1 and built[0].rate_limit == 2.5
+
+
+def large_fleet(api, count, list_headers=None):
+    fleet = [container("node-%05d" % number) for number in range(count)]
+    api.replace(responses.GET, LIST, json={"data": fleet}, headers=list_headers or {})
+    api.get(
+        re.compile(re.escape(LIST) + "/[0-9a-f-]+/metrics"),
+        json={
+            "data": {
+                "cpu_percent": 3.5,
+                "memory_used_mb": 1,
+                "memory_total_mb": 512,
+                "disk_used_gb": 1.0,
+                "disk_total_gb": 18,
+            }
+        },
+    )
+    return fleet
+
+
+@pytest.fixture
+def spread(monkeypatch):
+    """How many clients (one per process) each metrics fan-out was given."""
+    from ansible_collections.hzel.cloud.plugins.inventory import hzel
+
+    counts = []
+    real = hzel.fetch_metrics_spread
+
+    def counted(apis, records, workers):
+        counts.append(len(apis))
+        return real(apis, records, workers)
+
+    monkeypatch.setattr(hzel, "fetch_metrics_spread", counted)
+    return counts
+
+
+def test_a_large_inventory_reads_its_metrics_in_several_processes(api, tmp_path, spread):
+    large_fleet(api, 2500)
+    inventory = parse(tmp_path, "include_metrics: true\nmetrics_processes: 4\n")
+    # At least 1,000 reads per process: 2 of the 4 asked for.
+    assert spread == [2]
+    assert len(inventory.hosts) == 2500
+    assert all(host.vars["hzel_cpu_percent"] == 3.5 for host in inventory.hosts.values())
+
+
+@pytest.mark.parametrize(
+    "config, headers",
+    [
+        ("api_rate_limit: 500\n", {}),
+        ("", {"RateLimit-Limit": "100000", "RateLimit-Remaining": "99999", "RateLimit-Reset": "60"}),
+    ],
+)
+def test_a_rate_limit_or_a_stated_budget_keeps_the_metrics_in_one_process(api, tmp_path, spread, config, headers):
+    large_fleet(api, 2500, headers)
+    inventory = parse(tmp_path, config + "include_metrics: true\nmetrics_processes: 4\n")
+    assert spread == [1]
+    assert all(host.vars["hzel_cpu_percent"] == 3.5 for host in inventory.hosts.values())

@@ -4,9 +4,17 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from ansible_collections.hzel.cloud.plugins.module_utils._executor import FleetExecutor, FleetFailed, fetch_metrics
+from ansible_collections.hzel.cloud.plugins.module_utils._executor import (
+    FleetExecutor,
+    FleetFailed,
+    fetch_metrics,
+    fetch_metrics_spread,
+    spread_over,
+)
 from ansible_collections.hzel.cloud.plugins.module_utils._plan import FleetSettings, PlanRefused, desired_fleet
 from ansible_collections.hzel.cloud.plugins.module_utils._transport import HzelBadRequest, Scrubber
 from ansible_collections.hzel.cloud.tests.unit.plugins.module_utils.fake_api import (
@@ -373,3 +381,36 @@ def test_a_fleet_where_every_container_failed_does_not_claim_that_others_converg
         converge(api, fleet(2), state="running")
     assert "2 of 2 containers did not converge:" in failure.value.message
     assert "the others" not in failure.value.message
+
+
+def test_metrics_spread_over_processes_come_back_in_order_with_each_failure_named():
+    records = [record("web-%d" % n) for n in range(50)]
+    apis = [
+        FakeAPI(records, fail={"web-7": refused("no metrics"), "web-30": RecursionError("deep")}) for _index in range(3)
+    ]
+    fetched, failures = fetch_metrics_spread(apis, records, workers=6)
+    # Read in other processes: this one's clients were never asked.
+    assert not any(api.calls for api in apis)
+    assert [r["hostname"] for r in fetched] == ["web-%d" % n for n in range(50)]
+    assert failures == {"web-7": "no metrics", "web-30": "Unexpected error (RecursionError): deep"}
+    assert all(r["metrics"] == apis[0].metrics(r["id"]) for r in fetched if r["hostname"] not in failures)
+
+
+def test_a_metrics_process_that_dies_fails_its_hosts_only_and_says_so():
+    records = [record("web-%d" % n) for n in range(10)]
+    dying = FakeAPI(records)
+    dying.metrics = lambda container_id: os._exit(3)
+    fetched, failures = fetch_metrics_spread([FakeAPI(records), dying], records, workers=2)
+    # The second process took records 1, 3, 5, 7 and 9.
+    assert sorted(failures) == ["web-%d" % n for n in (1, 3, 5, 7, 9)]
+    assert set(failures.values()) == {"the process that read this host's metrics ended without an answer (exit code 3)"}
+    assert [r["metrics"] is None for r in fetched] == [False, True] * 5
+
+
+def test_metrics_are_spread_over_processes_only_where_there_are_enough_reads():
+    assert spread_over(999, cpus=8) == 1
+    assert spread_over(2500, cpus=8) == 2
+    assert spread_over(100000, cpus=8) == 4  # at most 4 when left to the machine
+    assert spread_over(100000, cpus=1) == 1
+    assert spread_over(100000, processes=16) == 16
+    assert spread_over(3000, processes=16) == 3
