@@ -400,9 +400,12 @@ def as_data(value):
 
 def as_api_data(value):
     """A value from the API as a host variable: plain only when it is made of id, timestamp and name characters."""
-    if isinstance(value, str) and not PLAIN_API_VALUE.fullmatch(value):
-        return wrap_var(value)
-    return as_data(value)
+    if isinstance(value, str):
+        if PLAIN_API_VALUE.fullmatch(value) is None:
+            return wrap_var(value)
+        # Made of those characters only, it holds none of TEMPLATE_MARKERS: as_data would leave it plain.
+        return trust_as_template(value) if trust_as_template else value
+    return value
 
 
 def finite_metrics(metrics):
@@ -511,6 +514,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         options = {name: self._option(name) for name in list(API_OPTIONS) + list(RATE_OPTIONS)}
         self._scrub = Scrubber(options["api_token"])
         self._connection = self._connection_settings()
+        self._prefix = self.get_option("hostvar_prefix")
+        self._var_names = [self._prefix + field for field in RECORD_FIELDS]
         self._skipped = {kind: [] for kind in SKIP_REASONS}
         try:
             self._shard = parse_shard(self.get_option("shard"))
@@ -687,10 +692,20 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         raise self._fail(failure)
 
     def _host_variables(self, container):
-        prefix = self.get_option("hostvar_prefix")
-        variables = {prefix + field: as_api_data(container.get(field)) for field in RECORD_FIELDS}
+        values = [container.get(field) for field in RECORD_FIELDS]
+        # One match for all the strings: their concatenation is plain exactly when each of them is.
+        if PLAIN_API_VALUE.fullmatch("".join([value for value in values if isinstance(value, str)])) is None:
+            variables = {name: as_api_data(value) for name, value in zip(self._var_names, values)}
+        elif trust_as_template is None:
+            variables = dict(zip(self._var_names, values))
+        else:
+            variables = {
+                name: trust_as_template(value) if isinstance(value, str) else value
+                for name, value in zip(self._var_names, values)
+            }
         metrics = container.get("metrics")
         if finite_metrics(metrics):
+            prefix = self._prefix
             for name, value in metrics.items():
                 variables[prefix + name] = value
         return variables
@@ -803,12 +818,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         keyed_groups = self.get_option("keyed_groups")
         inventory = self.inventory
         inventory.add_group(GROUP)
+        connects = self._connection[0] != "none" or bool(self._connection[2])
         hosts = []
         for container in self._select(containers, warn=True):
             variables = self._host_variables(container)
             if filters and not all(self._compose(expression, variables) for expression in filters):
                 continue
-            variables.update(self._connection_variables(container["hostname"]))
+            if connects:
+                variables.update(self._connection_variables(container["hostname"]))
             hosts.append((container["hostname"], variables))
         # A host and a group must not share a name, or 'hosts: <name>' targets the container: every group
         # name is known before the first host is added, so the outcome does not depend on hostname order.
@@ -818,8 +835,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 self._skipped["group"].append(hostname)
                 continue
             inventory.add_host(hostname, group=GROUP)
+            # The host's own set_variable, as the inventory's would call it (without a debug line per variable).
+            host = inventory.get_host(hostname)
             for name, value in variables.items():
-                inventory.set_variable(hostname, name, value)
+                host.set_variable(name, value)
             # Connection variables first, then compose, which may override them. The constructed
             # options cost a lookup of every host's variables; skip them when unused.
             if compose:

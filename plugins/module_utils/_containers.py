@@ -68,6 +68,8 @@ def _is_number(value: Any) -> bool:
 
 def _shape_problem(value: Any, label: str, excerpt: Callable[[Any, int], str]) -> Optional[str]:
     """What is wrong with a record, quoting reply text only through ``excerpt`` (the scrubber's)."""
+    if _well_formed(value):
+        return None
     if not isinstance(value, dict):
         return "%s is %s, not an object" % (label, _kind(value))
     for field in RECORD_FIELDS:
@@ -82,6 +84,29 @@ def _shape_problem(value: Any, label: str, excerpt: Callable[[Any, int], str]) -
     if value["state"] not in CONTAINER_STATES:
         return "%s.state is %r, not one of %s" % (label, excerpt(value["state"], 40), ", ".join(CONTAINER_STATES))
     return None
+
+
+def _well_formed(value: Any) -> bool:
+    """The common case of _shape_problem in one expression (a list of 10,000 records is checked record by record)."""
+    try:
+        return (
+            type(value) is dict
+            and type(value["id"]) is str
+            and type(value["hostname"]) is str
+            and type(value["user_id"]) is str
+            and type(value["created_at"]) is str
+            and value["id"] != ""
+            and value["hostname"] != ""
+            and type(value["cpu_cores"]) is int
+            and type(value["memory_mb"]) is int
+            and type(value["disk_gb"]) is int
+            and -_INTEGER_LIMIT < value["cpu_cores"] < _INTEGER_LIMIT
+            and -_INTEGER_LIMIT < value["memory_mb"] < _INTEGER_LIMIT
+            and -_INTEGER_LIMIT < value["disk_gb"] < _INTEGER_LIMIT
+            and value["state"] in CONTAINER_STATES
+        )
+    except (KeyError, TypeError):
+        return False
 
 
 def _kind(value: Any) -> str:
