@@ -89,23 +89,27 @@ def _shape_problem(value: Any, label: str, excerpt: Callable[[Any, int], str]) -
 def _well_formed(value: Any) -> bool:
     """The common case of _shape_problem in one expression (a list of 10,000 records is checked record by record)."""
     try:
+        cpu_cores, memory_mb, disk_gb = value["cpu_cores"], value["memory_mb"], value["disk_gb"]
         return (
-            type(value) is dict
-            and type(value["id"]) is str
-            and type(value["hostname"]) is str
-            and type(value["user_id"]) is str
-            and type(value["created_at"]) is str
+            isinstance(value, dict)
+            and isinstance(value["id"], str)
+            and isinstance(value["hostname"], str)
+            and isinstance(value["user_id"], str)
+            and isinstance(value["created_at"], str)
             and value["id"] != ""
             and value["hostname"] != ""
-            and type(value["cpu_cores"]) is int
-            and type(value["memory_mb"]) is int
-            and type(value["disk_gb"]) is int
-            and -_INTEGER_LIMIT < value["cpu_cores"] < _INTEGER_LIMIT
-            and -_INTEGER_LIMIT < value["memory_mb"] < _INTEGER_LIMIT
-            and -_INTEGER_LIMIT < value["disk_gb"] < _INTEGER_LIMIT
+            and isinstance(cpu_cores, int)
+            and isinstance(memory_mb, int)
+            and isinstance(disk_gb, int)
+            and not isinstance(cpu_cores, bool)
+            and not isinstance(memory_mb, bool)
+            and not isinstance(disk_gb, bool)
+            and -_INTEGER_LIMIT < cpu_cores < _INTEGER_LIMIT
+            and -_INTEGER_LIMIT < memory_mb < _INTEGER_LIMIT
+            and -_INTEGER_LIMIT < disk_gb < _INTEGER_LIMIT
             and value["state"] in CONTAINER_STATES
         )
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, IndexError):
         return False
 
 
