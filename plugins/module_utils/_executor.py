@@ -412,22 +412,26 @@ def with_answers(
 
 
 # Reading metrics costs the reading process a few hundred microseconds of Python per reply, whatever the API's
-# latency; with many requests in flight one process is bound by one core. A fan-out this large is therefore
-# spread over processes (forked, so that each starts at once with the client already built): at least
-# READS_PER_PROCESS reads per process, since a process costs a few milliseconds to start, and at most
-# PROCESSES_AUTO_MAX when the number is left to the machine.
+# latency, and more with more threads in one process (they contend for its interpreter lock): with many requests
+# in flight one process is bound by one core. A fan-out this large is therefore spread over processes (forked, so
+# that each starts at once with the client already built): one per CPU and at least one per THREADS_PER_PROCESS
+# requests in flight, at most PROCESSES_AUTO_MAX when the number is left to the machine, and at least
+# READS_PER_PROCESS reads per process, since a process costs a few milliseconds to start.
 READS_PER_PROCESS = 1000
-PROCESSES_AUTO_MAX = 4
+THREADS_PER_PROCESS = 32
+PROCESSES_AUTO_MAX = 8
 PROCESSES_MAX = 16
 
 
-def spread_over(reads: int, processes: Optional[int] = None, cpus: Optional[int] = None) -> int:
-    """How many processes read ``reads`` metrics: ``processes`` when given (never more than one per
-    READS_PER_PROCESS reads), else one per CPU, at most PROCESSES_AUTO_MAX; 1 where fork is not available."""
+def spread_over(reads: int, workers: int, processes: Optional[int] = None, cpus: Optional[int] = None) -> int:
+    """How many processes read ``reads`` metrics with ``workers`` requests in flight: ``processes`` when given,
+    else one per CPU (at most 4) or one per THREADS_PER_PROCESS workers, whichever is more, at most
+    PROCESSES_AUTO_MAX; never more than one per READS_PER_PROCESS reads; 1 where fork is not available."""
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
     if processes is None:
-        processes = min(PROCESSES_AUTO_MAX, cpus if cpus is not None else (os.cpu_count() or 1))
+        cpus = cpus if cpus is not None else (os.cpu_count() or 1)
+        processes = min(PROCESSES_AUTO_MAX, max(min(cpus, 4), -(-workers // THREADS_PER_PROCESS)))
     return max(1, min(processes, reads // READS_PER_PROCESS))
 
 

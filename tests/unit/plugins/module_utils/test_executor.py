@@ -408,9 +408,12 @@ def test_a_metrics_process_that_dies_fails_its_hosts_only_and_says_so():
 
 
 def test_metrics_are_spread_over_processes_only_where_there_are_enough_reads():
-    assert spread_over(999, cpus=8) == 1
-    assert spread_over(2500, cpus=8) == 2
-    assert spread_over(100000, cpus=8) == 4  # at most 4 when left to the machine
-    assert spread_over(100000, cpus=1) == 1
-    assert spread_over(100000, processes=16) == 16
-    assert spread_over(3000, processes=16) == 3
+    assert spread_over(999, 128, cpus=8) == 1
+    assert spread_over(2500, 128, cpus=8) == 2
+    # One per CPU (at most 4), or one per 32 requests in flight, whichever is more; at most 8 when left to the machine.
+    assert spread_over(100000, 32, cpus=8) == 4
+    assert spread_over(100000, 32, cpus=1) == 1
+    assert spread_over(100000, 128, cpus=2) == 4
+    assert spread_over(100000, 256, cpus=2) == 8
+    assert spread_over(100000, 256, processes=16) == 16
+    assert spread_over(3000, 8, processes=16) == 3
