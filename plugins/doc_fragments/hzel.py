@@ -71,6 +71,7 @@ options:
     type: int
     default: 5
   api_rate_limit:
+    version_added: 1.1.0
     description:
       - The most requests per second that the task sends to the API, all its requests together (a module that
         works on many containers sends several at once); unset means no limit of its own.
@@ -149,6 +150,7 @@ options:
     env:
       - name: HZEL_API_RETRIES
   api_rate_limit:
+    version_added: 1.1.0
     description:
       - The most requests per second that the inventory sends to the API, the list and every metrics request of
         O(include_metrics) together; unset means no limit of its own.

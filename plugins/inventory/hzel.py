@@ -62,6 +62,7 @@ options:
     type: bool
     default: false
   shard:
+    version_added: 1.1.0
     description:
       - "Only the containers of one shard of the fleet become hosts: O(shard.count) shards, and this source takes
         the one of index O(shard.index) (counting from 0). Several inventory sources (AWX instance groups,
@@ -100,6 +101,7 @@ options:
     type: int
     default: 128
   metrics_processes:
+    version_added: 1.1.0
     description:
       - How many processes read the metrics with O(include_metrics=true), each with its own connections and an
         equal share of O(metrics_workers); from 1 to 16.

@@ -48,6 +48,7 @@ options:
       - Mutually exclusive with O(hostname_pattern).
     type: str
   hostname_pattern:
+    version_added: 1.1.0
     description:
       - "Only the members of this count group, and the group itself as RV(group): the containers visible to the
         token whose hostname the pattern renders, in full, for some index. The same pattern and the same rule as
@@ -61,6 +62,7 @@ options:
         M(hzel.cloud.hzel_containers).
     type: str
   index_start:
+    version_added: 1.1.0
     description:
       - With O(hostname_pattern), the lowest index that M(hzel.cloud.hzel_containers) gives a new member, from 0 to
         1000000 (checked before any request). As there, members of lower indexes still belong to the group and
@@ -178,6 +180,7 @@ containers:
           type: int
           sample: 18
 group:
+  version_added: 1.1.0
   description:
     - With O(hostname_pattern), the whole group as read (whatever O(state) selects), by the rule by which
       M(hzel.cloud.hzel_containers) counts it.

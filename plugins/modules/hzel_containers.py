@@ -361,6 +361,7 @@ failures:
   type: dict
   sample: {"fail-1": "Container fail-1 (01942cf7-...) ended in state 'failed' while provisioning"}
 left_failed:
+  version_added: 1.1.0
   description:
     - With O(count), the members that were being stopped to scale down and ended in state V(failed) instead, with
       what happened to each, keyed as in RV(actions). They are no longer counted, so they do not fail the task; a

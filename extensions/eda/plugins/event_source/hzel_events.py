@@ -87,6 +87,7 @@ options:
     type: int
     default: 5
   api_rate_limit:
+    version_added: 1.1.0
     description:
       - The most requests per second that the source sends, the list and the metrics requests together; unset means
         no limit of its own. A token bucket (a burst of up to one second's worth, at most 10). The budget is this
@@ -99,6 +100,7 @@ options:
     type: float
     default: 30
   metrics_interval:
+    version_added: 1.1.0
     description:
       - With O(thresholds), the seconds between two readings of one container's metrics; not below O(interval), at
         most 86400. Defaults to O(interval) (every running watched container is read at every poll).
@@ -110,6 +112,7 @@ options:
         is seen within about O(metrics_interval) + O(interval)."
     type: float
   shard:
+    version_added: 1.1.0
     description:
       - "Watch only the containers of one shard of the fleet: O(shard.count) shards, this source taking the one of
         index O(shard.index) (counting from 0). A container belongs to the shard whose index is the CRC-32 of its
@@ -190,6 +193,7 @@ options:
     type: int
     default: 3
   groups:
+    version_added: 1.1.0
     description:
       - "Groups of containers to measure together, each emitting one C(group_metrics) event per poll: a mapping of
         group names (lowercase letters, digits and hyphens, starting with a letter, at most 63 characters; at most
