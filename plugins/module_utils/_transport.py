@@ -61,7 +61,7 @@ else:
     REQUESTS_IMPORT_ERROR = None
 
 # galaxy.yml holds the same version; a unit test fails when they differ.
-COLLECTION_VERSION = "1.0.0"
+COLLECTION_VERSION = "1.1.0"
 USER_AGENT = "ansible-hzel.cloud/%s" % COLLECTION_VERSION
 DEFAULT_API_URL = "https://api.hzel.org"
 TOKEN_HINT = "set api_token or the HZEL_API_TOKEN environment variable"
