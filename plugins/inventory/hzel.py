@@ -109,8 +109,9 @@ options:
         (O(metrics_workers)), whichever is more, at most 8, since more threads in one process cost each request
         more CPU time (measured with 10,000 hosts at 128 workers on two cores, 1.8 times the plain run in 4
         processes against 2.0 times in 2). Never more than one per 1,000 hosts whose metrics are read (a process
-        takes a few milliseconds to start; a few hundred hosts are read in one), and always one where processes
-        cannot be forked (the C(fork) start method of Python's C(multiprocessing)).
+        takes a few milliseconds to start; a few hundred hosts are read in one). By default one on systems other
+        than Linux (Python holds forking unsafe on macOS), and always one where processes cannot be forked (the
+        C(fork) start method of Python's C(multiprocessing)).
       - Always one when O(api_rate_limit) is set, or when the API's replies state its budget (C(RateLimit-*)
         headers), since one process keeps to a limit exactly, where processes would each hold their own.
       - A process that ends without answering (killed, out of memory) fails the metrics of its hosts only, as

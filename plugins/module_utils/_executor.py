@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -425,11 +426,16 @@ PROCESSES_MAX = 16
 
 def spread_over(reads: int, workers: int, processes: Optional[int] = None, cpus: Optional[int] = None) -> int:
     """How many processes read ``reads`` metrics with ``workers`` requests in flight: ``processes`` when given,
-    else one per CPU (at most 4) or one per THREADS_PER_PROCESS workers, whichever is more, at most
-    PROCESSES_AUTO_MAX; never more than one per READS_PER_PROCESS reads; 1 where fork is not available."""
+    else, on Linux, one per CPU (at most 4) or one per THREADS_PER_PROCESS workers, whichever is more, at most
+    PROCESSES_AUTO_MAX (elsewhere 1); never more than one per READS_PER_PROCESS reads; 1 where fork is not
+    available."""
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
     if processes is None:
+        # Python calls fork unsafe on macOS (system libraries may crash the child), so the machine's default
+        # is one process there; metrics_processes given says otherwise.
+        if not sys.platform.startswith("linux"):
+            return 1
         cpus = cpus if cpus is not None else (os.cpu_count() or 1)
         processes = min(PROCESSES_AUTO_MAX, max(min(cpus, 4), -(-workers // THREADS_PER_PROCESS)))
     return max(1, min(processes, reads // READS_PER_PROCESS))

@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from ansible_collections.hzel.cloud.plugins.module_utils import _executor as executor
 from ansible_collections.hzel.cloud.plugins.module_utils._executor import (
     FleetExecutor,
     FleetFailed,
@@ -407,7 +408,8 @@ def test_a_metrics_process_that_dies_fails_its_hosts_only_and_says_so():
     assert [r["metrics"] is None for r in fetched] == [False, True] * 5
 
 
-def test_metrics_are_spread_over_processes_only_where_there_are_enough_reads():
+def test_metrics_are_spread_over_processes_only_where_there_are_enough_reads(monkeypatch):
+    monkeypatch.setattr(executor.sys, "platform", "linux")
     assert spread_over(999, 128, cpus=8) == 1
     assert spread_over(2500, 128, cpus=8) == 2
     # One per CPU (at most 4), or one per 32 requests in flight, whichever is more; at most 8 when left to the machine.
@@ -417,3 +419,9 @@ def test_metrics_are_spread_over_processes_only_where_there_are_enough_reads():
     assert spread_over(100000, 256, cpus=2) == 8
     assert spread_over(100000, 256, processes=16) == 16
     assert spread_over(3000, 8, processes=16) == 3
+
+
+def test_metrics_stay_in_one_process_by_default_off_linux(monkeypatch):
+    monkeypatch.setattr(executor.sys, "platform", "darwin")
+    assert spread_over(100000, 128, cpus=8) == 1
+    assert spread_over(100000, 128, processes=4) == 4
