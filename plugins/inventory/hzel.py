@@ -103,19 +103,25 @@ options:
   metrics_processes:
     version_added: 1.1.0
     description:
-      - How many processes read the metrics with O(include_metrics=true), each with its own connections and an
-        equal share of O(metrics_workers); from 1 to 16.
-      - By default, one per CPU of the machine that runs Ansible (at most 4) or one per 32 requests in flight
-        (O(metrics_workers)), whichever is more, at most 8, since more threads in one process cost each request
-        more CPU time (measured with 10,000 hosts at 128 workers on two cores, 1.8 times the plain run in 4
-        processes against 2.0 times in 2). Never more than one per 1,000 hosts whose metrics are read (a process
-        takes a few milliseconds to start; a few hundred hosts are read in one). By default one on systems other
-        than Linux (Python holds forking unsafe on macOS), and always one where processes cannot be forked (the
-        C(fork) start method of Python's C(multiprocessing)).
-      - Always one when O(api_rate_limit) is set, or when the API's replies state its budget (C(RateLimit-*)
-        headers), since one process keeps to a limit exactly, where processes would each hold their own.
-      - A process that ends without answering (killed, out of memory) fails the metrics of its hosts only, as
-        any failed metrics request does.
+      - How many processes read the metrics with O(include_metrics=true), each with its own connections and a share
+        of O(metrics_workers) (shares that differ by one at most; never more processes than O(metrics_workers));
+        from 1 to 16.
+      - By default, on Linux, one per CPU that Python counts on the machine that runs Ansible (at most 4; a CPU
+        quota of a container is not seen) or one per 32 requests in flight (O(metrics_workers)), whichever is
+        more, at most 8, since more threads in one process cost each request more CPU time (measured with 10,000
+        hosts at 128 workers on two cores, 1.8 times the plain run in 4 processes against 2.0 times in 2). Never
+        more than one per 1,000 hosts whose metrics are read (a process takes a few milliseconds to start; a few
+        hundred hosts are read in one). By default one on other systems (Python holds forking unsafe on macOS),
+        and always one where processes cannot be forked (the C(fork) start method of Python's C(multiprocessing)).
+      - Always one when O(api_rate_limit) is set, when the list's reply stated the API's budget (C(RateLimit-*)
+        headers), or when the list was answered C(429); the client that read the list then reads the metrics too,
+        with what it learnt of the limit, and one process keeps to a limit exactly. Where the API states its budget
+        only on metrics replies, or shows a limit only by answers C(429) to them, each process keeps to it on its
+        own.
+      - A process that ends without answering (killed, out of memory) fails the metrics of its hosts only, as any
+        failed metrics request does; one that cannot be started (a process limit) leaves its hosts to be read in
+        the plugin's own process. On Ctrl-C or a cancelled job the processes end with the plugin's, and one whose
+        parent is gone makes no further request.
     type: int
   connect_with:
     description:
@@ -292,6 +298,7 @@ except ImportError:  # ansible-core before 2.19 templates any string that looks 
 from ansible_collections.hzel.cloud.plugins.module_utils._containers import RECORD_FIELDS
 from ansible_collections.hzel.cloud.plugins.module_utils._executor import (
     PROCESSES_MAX,
+    fetch_metrics,
     fetch_metrics_spread,
     spread_over,
 )
@@ -654,22 +661,27 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 processes = check_number(
                     "metrics_processes", processes, 1, PROCESSES_MAX, integer=True, low_inclusive=True
                 )
-            client = build_client(options, pool_size=1)
+            client = build_client(options, pool_size=workers)
             containers = client.list()
             failures = {}
             if self.get_option("include_metrics"):
                 wanted = self._select(containers)
-                processes = spread_over(len(wanted), workers, processes)
-                if options.get("api_rate_limit") is not None or client.transport.gate.budget_stated:
-                    processes = 1
-                # One client per process, none of whose connections were used (the list's stays here).
-                per_process = max(1, -(-workers // processes))
-                clients = [build_client(options, pool_size=per_process) for _index in range(processes)]
-                try:
-                    fetched, failures = fetch_metrics_spread(clients, wanted, workers)
-                finally:
-                    for each in clients:
-                        each.transport.close()
+                # Under a limit (api_rate_limit, a budget the API stated, answers 429 to the list) the list's own
+                # client reads the metrics, with all that it learnt of the limit: in one process, which keeps to it.
+                gate, rate = client.transport.gate, client.transport.rate
+                limited = options.get("api_rate_limit") is not None or gate.budget_stated or rate.limited
+                processes = 1 if limited else spread_over(len(wanted), workers, processes)
+                if processes == 1:
+                    fetched, failures = fetch_metrics(client, wanted, workers)
+                else:
+                    # One client per process, none of whose connections were used (the list's stays here).
+                    share = -(-workers // processes)
+                    clients = [build_client(options, pool_size=share) for _index in range(processes)]
+                    try:
+                        fetched, failures = fetch_metrics_spread(clients, wanted, workers)
+                    finally:
+                        for each in clients:
+                            each.transport.close()
                 # The fetched records are copies with their metrics, in the order of the wanted ones: each takes
                 # the place of the very record it was made from (by identity, so no id or hostname can be confused).
                 with_metrics = {}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections import Counter
@@ -427,8 +428,8 @@ PROCESSES_MAX = 16
 def spread_over(reads: int, workers: int, processes: Optional[int] = None, cpus: Optional[int] = None) -> int:
     """How many processes read ``reads`` metrics with ``workers`` requests in flight: ``processes`` when given,
     else, on Linux, one per CPU (at most 4) or one per THREADS_PER_PROCESS workers, whichever is more, at most
-    PROCESSES_AUTO_MAX (elsewhere 1); never more than one per READS_PER_PROCESS reads; 1 where fork is not
-    available."""
+    PROCESSES_AUTO_MAX (elsewhere 1); never more than one per READS_PER_PROCESS reads nor more than ``workers``
+    (each process has one request in flight at least); 1 where fork is not available."""
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
     if processes is None:
@@ -438,64 +439,117 @@ def spread_over(reads: int, workers: int, processes: Optional[int] = None, cpus:
             return 1
         cpus = cpus if cpus is not None else (os.cpu_count() or 1)
         processes = min(PROCESSES_AUTO_MAX, max(min(cpus, 4), -(-workers // THREADS_PER_PROCESS)))
-    return max(1, min(processes, reads // READS_PER_PROCESS))
+    return max(1, min(processes, reads // READS_PER_PROCESS, workers))
 
 
-def _read_part(api: ContainersAPI, records: Sequence[Record], workers: int, send: Any) -> None:
-    """In a forked process: the metrics of ``records``, sent back as (metrics, error message) pairs.
+def shares_of(workers: int, count: int) -> List[int]:
+    """``workers`` requests in flight split between ``count`` processes: shares that differ by one at most."""
+    return [workers // count + (1 if index < workers % count else 0) for index in range(count)]
 
-    Nothing is printed and nothing is raised here (a traceback would reach the user's terminal): a process that
-    cannot answer closes its end, and the parent reports its reads as failed.
+
+class _Orphaned(Exception):
+    """The process that forked this one is gone: the reads left are not made."""
+
+
+def _read_part(api: ContainersAPI, records: Sequence[Record], workers: int, send: Any, parent: int) -> None:
+    """In a forked process: the metrics of ``records``, sent back as (metrics, error message) pairs; never returns.
+
+    The process ends with os._exit, so nothing of the parent's (atexit handlers, buffered output, locks that a
+    thread of the parent held at the fork) is run or waited for, and nothing is printed: no traceback, no warning
+    reaches the user's terminal. Ctrl-C and SIGTERM end it at once (their default action), and it stops reading
+    when its parent is gone. A process that cannot answer ends, and the parent reports its reads as failed.
     """
+    status = 1
     try:
-        results = run_pool(lambda record: api.metrics(record["id"]), records, workers, api.scrub)
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), signal.SIG_DFL)
+        sys.stdout = sys.stderr = open(os.devnull, "w", encoding="utf-8")
+
+        def read(record: Record) -> Any:
+            if os.getppid() != parent:
+                raise _Orphaned()
+            return api.metrics(record["id"])
+
+        results = run_pool(read, records, workers, api.scrub)
         send.send([(metrics, None if error is None else error.message) for metrics, error in results])
+        status = 0
     except BaseException:  # nothing may escape to multiprocessing, which would print it
         pass
     finally:
         try:
             send.close()
-        except BaseException:
-            pass
+        finally:
+            os._exit(status)
+
+
+def _lost(exitcode: Optional[int]) -> str:
+    why = "ended without an answer"
+    if exitcode is not None and exitcode > 0:
+        why += " (exit code %d)" % exitcode
+    elif exitcode is not None and exitcode < 0:
+        why += " (killed by signal %d)" % -exitcode
+    return "the process that read this host's metrics %s" % why
 
 
 def fetch_metrics_spread(
     apis: Sequence[ContainersAPI], records: Sequence[Record], workers: int
 ) -> Tuple[List[Record], Dict[str, str]]:
     """``fetch_metrics`` over one process per client in ``apis`` (forked; the first part too, so that this
-    process only waits): records[i::n] go to the i-th, each with ``workers / n`` requests in flight (rounded up).
+    process only waits): records[i::n] go to the i-th, with ``shares_of(workers, n)[i]`` requests in flight.
 
     Each client must be new (its connections unused): a forked process never shares a connection with another.
     Same result as ``fetch_metrics``; the reads of a process that ends without an answer fail, each with the reason.
+    A part whose process cannot be started (a process limit, no memory, a caller that may not fork) is read here.
     """
     records = list(records)
-    count = len(apis)
+    count = min(len(apis), workers)
     if count <= 1 or len(records) < 2:
         return fetch_metrics(apis[0], records, workers)
     context = multiprocessing.get_context("fork")
-    per_process = max(1, -(-workers // count))
-    children = []
-    for index, api in enumerate(apis):
-        part = list(range(index, len(records), count))
-        receive, send = context.Pipe(duplex=False)
-        child = context.Process(
-            target=_read_part, args=(api, [records[i] for i in part], per_process, send), daemon=True
-        )
-        child.start()
-        send.close()
-        children.append((child, receive, part))
+    shares = shares_of(workers, count)
+    parts = [list(range(index, len(records), count)) for index in range(count)]
     answers: List[Tuple[Any, Optional[str]]] = [(None, None)] * len(records)
-    for child, receive, part in children:
-        try:
-            answered = receive.recv()
-        except (EOFError, OSError):
-            answered = None
-        finally:
+    children = []
+    here = []
+    try:
+        for api, part, share in zip(apis, parts, shares):
+            receive = send = None
+            try:
+                receive, send = context.Pipe(duplex=False)
+                child = context.Process(
+                    target=_read_part, args=(api, [records[i] for i in part], share, send, os.getpid()), daemon=True
+                )
+                child.start()
+            except (OSError, ValueError, AssertionError):
+                for end in (receive, send):
+                    if end is not None:
+                        end.close()
+                here.append((api, part, share))
+                continue
+            send.close()
+            children.append((child, receive, part))
+        for api, part, share in here:
+            results = run_pool(
+                lambda record, api=api: api.metrics(record["id"]), [records[i] for i in part], share, api.scrub
+            )
+            for index, (metrics, error) in zip(part, results):
+                answers[index] = (metrics, None if error is None else error.message)
+        for child, receive, part in children:
+            try:
+                answered = receive.recv()
+            except (EOFError, OSError):
+                answered = None
+            child.join()
+            if not isinstance(answered, list) or len(answered) != len(part):
+                answered = [(None, _lost(child.exitcode))] * len(part)
+            for index, answer in zip(part, answered):
+                answers[index] = answer
+    finally:
+        # Also on Ctrl-C or any error here: no process is left reading.
+        for child, receive, _part in children:
             receive.close()
-        child.join()
-        if not isinstance(answered, list) or len(answered) != len(part):
-            lost = "the process that read this host's metrics ended without an answer (exit code %s)" % child.exitcode
-            answered = [(None, lost)] * len(part)
-        for index, answer in zip(part, answered):
-            answers[index] = answer
+            if child.exitcode is None:
+                child.terminate()
+                child.join()
     return with_answers(records, answers)

@@ -1067,14 +1067,40 @@ def test_a_large_inventory_reads_its_metrics_in_several_processes(api, tmp_path,
 
 
 @pytest.mark.parametrize(
-    "config, headers",
+    "config, headers, limited_first",
     [
-        ("api_rate_limit: 500\n", {}),
-        ("", {"RateLimit-Limit": "100000", "RateLimit-Remaining": "99999", "RateLimit-Reset": "60"}),
+        ("api_rate_limit: 500\n", {}, False),
+        ("", {"RateLimit-Limit": "100000", "RateLimit-Remaining": "99999", "RateLimit-Reset": "60"}, False),
+        ("", {}, True),
     ],
 )
-def test_a_rate_limit_or_a_stated_budget_keeps_the_metrics_in_one_process(api, tmp_path, spread, config, headers):
+def test_under_a_limit_the_list_s_client_reads_the_metrics_in_this_process(
+    api, tmp_path, spread, config, headers, limited_first, monkeypatch
+):
+    from ansible_collections.hzel.cloud.plugins.inventory import hzel
+
     large_fleet(api, 2500, headers)
+    if limited_first:
+        # The list is answered 429 once: the client that saw it reads the metrics, with what it learnt.
+        api.replace(
+            responses.GET,
+            LIST,
+            status=429,
+            json={"error": {"code": "RATE_LIMITED", "message": "slow down"}},
+            headers={"Retry-After": "0"},
+        )
+        api.add(responses.GET, LIST, json={"data": [container("node-%05d" % n) for n in range(2500)]})
+    clients = []
+    real_fetch = hzel.fetch_metrics
+
+    def fetch(client, records, workers):
+        clients.append(client)
+        return real_fetch(client, records, workers)
+
+    monkeypatch.setattr(hzel, "fetch_metrics", fetch)
     inventory = parse(tmp_path, config + "include_metrics: true\nmetrics_processes: 4\n")
-    assert spread == [1]
+    assert spread == [] and len(clients) == 1
+    # The very client that read the list: its gate holds what the list's reply said.
+    assert clients[0].transport.gate.budget_stated == bool(headers)
+    assert clients[0].transport.rate.limited == (1 if limited_first else 0)
     assert all(host.vars["hzel_cpu_percent"] == 3.5 for host in inventory.hosts.values())

@@ -14,6 +14,7 @@ from ansible_collections.hzel.cloud.plugins.module_utils._executor import (
     FleetFailed,
     fetch_metrics,
     fetch_metrics_spread,
+    shares_of,
     spread_over,
 )
 from ansible_collections.hzel.cloud.plugins.module_utils._plan import FleetSettings, PlanRefused, desired_fleet
@@ -419,6 +420,38 @@ def test_metrics_are_spread_over_processes_only_where_there_are_enough_reads(mon
     assert spread_over(100000, 256, cpus=2) == 8
     assert spread_over(100000, 256, processes=16) == 16
     assert spread_over(3000, 8, processes=16) == 3
+    # Never more processes than requests in flight, which the processes share.
+    assert spread_over(100000, 1, cpus=8) == 1
+    assert spread_over(100000, 3, processes=16) == 3
+    assert shares_of(130, 5) == [26] * 5 and shares_of(10, 4) == [3, 3, 2, 2]
+
+
+def test_a_part_whose_process_cannot_be_started_is_read_in_this_process(monkeypatch):
+    context = executor.multiprocessing.get_context("fork")
+
+    def refused(self):
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(context.Process, "start", refused)
+    records = [record("web-%d" % n) for n in range(8)]
+    apis = [FakeAPI(records) for _index in range(2)]
+    fetched, failures = fetch_metrics_spread(apis, records, workers=2)
+    assert not failures and all(r["metrics"] for r in fetched)
+    assert sorted(call[1] for api in apis for call in api.calls) == sorted(r["id"] for r in records)
+
+
+def test_a_metrics_process_whose_parent_is_gone_makes_no_request():
+    context = executor.multiprocessing.get_context("fork")
+    records = [record("web-%d" % n) for n in range(4)]
+    receive, send = context.Pipe(duplex=False)
+    # Its parent is said to be another process: every read stops before its request.
+    child = context.Process(target=executor._read_part, args=(FakeAPI(records), records, 2, send, 1), daemon=True)
+    child.start()
+    send.close()
+    answers = receive.recv()
+    child.join()
+    assert child.exitcode == 0
+    assert [message for _metrics, message in answers] == ["Unexpected error (_Orphaned)"] * 4
 
 
 def test_metrics_stay_in_one_process_by_default_off_linux(monkeypatch):
