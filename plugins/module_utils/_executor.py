@@ -451,19 +451,26 @@ class _Orphaned(Exception):
     """The process that forked this one is gone: the reads left are not made."""
 
 
-def _read_part(api: ContainersAPI, records: Sequence[Record], workers: int, send: Any, parent: int) -> None:
+def _read_part(
+    api: ContainersAPI, records: Sequence[Record], workers: int, send: Any, parent: int, others: Sequence[Any] = ()
+) -> None:
     """In a forked process: the metrics of ``records``, sent back as (metrics, error message) pairs; never returns.
 
     The process ends with os._exit, so nothing of the parent's (atexit handlers, buffered output, locks that a
     thread of the parent held at the fork) is run or waited for, and nothing is printed: no traceback, no warning
-    reaches the user's terminal. Ctrl-C and SIGTERM end it at once (their default action), and it stops reading
-    when its parent is gone. A process that cannot answer ends, and the parent reports its reads as failed.
+    reaches the user's terminal. Ctrl-C and SIGTERM end it at once (their default action, unless the parent
+    ignores them), and it stops reading when its parent is gone. ``others`` are the parent's ends of the pipes of
+    the processes forked before this one: closed here, so that only the parent holds them. A process that cannot
+    answer ends, and the parent reports its reads as failed.
     """
     status = 1
     try:
+        for other in others:
+            other.close()
         for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-            if hasattr(signal, name):
-                signal.signal(getattr(signal, name), signal.SIG_DFL)
+            number = getattr(signal, name, None)
+            if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
+                signal.signal(number, signal.SIG_DFL)
         sys.stdout = sys.stderr = open(os.devnull, "w", encoding="utf-8")
 
         def read(record: Record) -> Any:
@@ -472,6 +479,8 @@ def _read_part(api: ContainersAPI, records: Sequence[Record], workers: int, send
             return api.metrics(record["id"])
 
         results = run_pool(read, records, workers, api.scrub)
+        if os.getppid() != parent:
+            raise _Orphaned()
         send.send([(metrics, None if error is None else error.message) for metrics, error in results])
         status = 0
     except BaseException:  # nothing may escape to multiprocessing, which would print it
@@ -517,8 +526,11 @@ def fetch_metrics_spread(
             receive = send = None
             try:
                 receive, send = context.Pipe(duplex=False)
+                others = [receiving for _child, receiving, _part in children]
                 child = context.Process(
-                    target=_read_part, args=(api, [records[i] for i in part], share, send, os.getpid()), daemon=True
+                    target=_read_part,
+                    args=(api, [records[i] for i in part], share, send, os.getpid(), others),
+                    daemon=True,
                 )
                 child.start()
             except (OSError, ValueError, AssertionError):

@@ -440,18 +440,21 @@ def test_a_part_whose_process_cannot_be_started_is_read_in_this_process(monkeypa
     assert sorted(call[1] for api in apis for call in api.calls) == sorted(r["id"] for r in records)
 
 
-def test_a_metrics_process_whose_parent_is_gone_makes_no_request():
+def test_a_metrics_process_whose_parent_is_gone_makes_no_request_and_sends_nothing():
     context = executor.multiprocessing.get_context("fork")
     records = [record("web-%d" % n) for n in range(4)]
+    api = FakeAPI(records)
+    # A request would end the process with exit code 7.
+    api.metrics = lambda container_id: os._exit(7)
     receive, send = context.Pipe(duplex=False)
     # Its parent is said to be another process: every read stops before its request.
-    child = context.Process(target=executor._read_part, args=(FakeAPI(records), records, 2, send, 1), daemon=True)
+    child = context.Process(target=executor._read_part, args=(api, records, 2, send, 1), daemon=True)
     child.start()
     send.close()
-    answers = receive.recv()
+    with pytest.raises(EOFError):
+        receive.recv()
     child.join()
-    assert child.exitcode == 0
-    assert [message for _metrics, message in answers] == ["Unexpected error (_Orphaned)"] * 4
+    assert child.exitcode == 1
 
 
 def test_metrics_stay_in_one_process_by_default_off_linux(monkeypatch):
