@@ -492,6 +492,13 @@ def _read_part(
             os._exit(status)
 
 
+def _metrics_reader(api: ContainersAPI) -> Callable[[Record], Any]:
+    def read(record: Record) -> Any:
+        return api.metrics(record["id"])
+
+    return read
+
+
 def _lost(exitcode: Optional[int]) -> str:
     why = "ended without an answer"
     if exitcode is not None and exitcode > 0:
@@ -519,11 +526,12 @@ def fetch_metrics_spread(
     shares = shares_of(workers, count)
     parts = [list(range(index, len(records), count)) for index in range(count)]
     answers: List[Tuple[Any, Optional[str]]] = [(None, None)] * len(records)
-    children = []
-    here = []
+    children: List[Tuple[Any, Any, List[int]]] = []
+    here: List[Tuple[ContainersAPI, List[int], int]] = []
     try:
         for api, part, share in zip(apis, parts, shares):
-            receive = send = None
+            receive: Any = None
+            send: Any = None
             try:
                 receive, send = context.Pipe(duplex=False)
                 others = [receiving for _child, receiving, _part in children]
@@ -542,9 +550,7 @@ def fetch_metrics_spread(
             send.close()
             children.append((child, receive, part))
         for api, part, share in here:
-            results = run_pool(
-                lambda record, api=api: api.metrics(record["id"]), [records[i] for i in part], share, api.scrub
-            )
+            results = run_pool(_metrics_reader(api), [records[i] for i in part], share, api.scrub)
             for index, (metrics, error) in zip(part, results):
                 answers[index] = (metrics, None if error is None else error.message)
         for child, receive, part in children:
