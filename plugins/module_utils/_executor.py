@@ -388,6 +388,13 @@ class FleetExecutor:
         return {record["id"]: record for record in self.api.list()}
 
 
+def _metrics_reader(api: ContainersAPI) -> Callable[[Record], Any]:
+    def read(record: Record) -> Any:
+        return api.metrics(record["id"])
+
+    return read
+
+
 def fetch_metrics(api: ContainersAPI, records: Sequence[Record], workers: int) -> Tuple[List[Record], Dict[str, str]]:
     """Every record with its ``metrics``, fetched concurrently; a failure loses one host's metrics, not the rest.
 
@@ -395,7 +402,7 @@ def fetch_metrics(api: ContainersAPI, records: Sequence[Record], workers: int) -
     failures by hostname (``hostname (id)`` where a hostname repeats).
     """
     records = list(records)
-    results = run_pool(lambda record: api.metrics(record["id"]), records, workers, api.scrub)
+    results = run_pool(_metrics_reader(api), records, workers, api.scrub)
     return with_answers(records, [(metrics, None if error is None else error.message) for metrics, error in results])
 
 
@@ -490,13 +497,6 @@ def _read_part(
             send.close()
         finally:
             os._exit(status)
-
-
-def _metrics_reader(api: ContainersAPI) -> Callable[[Record], Any]:
-    def read(record: Record) -> Any:
-        return api.metrics(record["id"])
-
-    return read
 
 
 def _lost(exitcode: Optional[int]) -> str:
